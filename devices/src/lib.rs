@@ -1,0 +1,153 @@
+//! Peripheral models for Ensemble.
+//!
+//! A device here knows nothing of the CPU that drives it. It sees register
+//! reads and writes at offsets within its own window, it is told when
+//! virtual time has advanced, it can ask to be woken at a deadline, and it
+//! drives interrupt lines that the board wires to an interrupt controller.
+//! Every model can therefore be unit-tested with no emulator at all.
+//!
+//! Time is counted in *ticks* of the machine's clock (the board's `clock_hz`,
+//! 25 MHz on MPS2): a tick is one unit of retired guest work. Devices that
+//! need another rate (a 1 Hz counter, a 1 MHz reference clock) derive it from
+//! the tick count and the clock rate they were built with, so the result is
+//! exact and independent of how often they are told the time.
+
+pub mod cmsdk_dualtimer;
+pub mod cmsdk_timer;
+pub mod cmsdk_uart;
+pub mod cmsdk_watchdog;
+pub mod fpgaio;
+pub mod mps2_scc;
+pub mod zero;
+
+mod countdown;
+
+/// Virtual time in ticks of the owning machine's clock.
+pub type Ticks = u64;
+
+/// A memory-mapped peripheral.
+pub trait Device: Send {
+    /// Short model name used in traces and warnings (`"cmsdk-uart"`).
+    fn kind(&self) -> &'static str;
+
+    /// Size in bytes of the register window the device occupies.
+    fn window(&self) -> u64;
+
+    /// Read `size` bytes (1, 2 or 4) at `offset` within the window, at time
+    /// `now`. Reads may have side effects (popping a FIFO).
+    fn read(&mut self, offset: u64, size: u8, now: Ticks) -> u32;
+
+    /// Write `size` bytes (1, 2 or 4) at `offset` within the window, at time
+    /// `now`.
+    fn write(&mut self, offset: u64, size: u8, value: u32, now: Ticks);
+
+    /// Return to the power-on state.
+    fn reset(&mut self);
+
+    /// The earliest future time at which this device needs [`Device::advance`]
+    /// to be called (a timer reaching zero, a byte finishing transmission).
+    /// `None` when nothing is scheduled.
+    fn next_deadline(&self) -> Option<Ticks> {
+        None
+    }
+
+    /// Virtual time has advanced to `now`. Called at least at every deadline
+    /// the device asked for; may be called more often, with any `now` not
+    /// smaller than the last one seen.
+    fn advance(&mut self, _now: Ticks) {}
+
+    /// Levels of the device's interrupt output lines, bit `n` for line `n`.
+    /// The board file maps each line to an interrupt controller input.
+    fn irq_lines(&self) -> u32 {
+        0
+    }
+
+    /// Bytes the device has sent to the outside world since the last call
+    /// (a UART's transmitter). Empty for devices with no such output.
+    fn take_output(&mut self) -> Vec<u8> {
+        Vec::new()
+    }
+
+    /// Bytes arriving from the outside world (a UART's receiver). Returns how
+    /// many were accepted; the caller keeps the rest and offers them again
+    /// later, so nothing typed is lost when a FIFO is full.
+    fn push_input(&mut self, _bytes: &[u8], _now: Ticks) -> usize {
+        0
+    }
+
+    /// Set the level of a named external input (a button, a switch).
+    /// Devices without inputs ignore it.
+    fn set_input(&mut self, _name: &str, _level: u32) {}
+}
+
+/// Combine a sub-word write into a 32-bit register value, as a bus with byte
+/// lanes does: `offset` is the byte address of the access.
+pub fn merge_write(old: u32, offset: u64, size: u8, value: u32) -> u32 {
+    let shift = ((offset & 3) * 8) as u32;
+    let mask: u32 = match size {
+        1 => 0xff,
+        2 => 0xffff,
+        _ => return value,
+    };
+    (old & !(mask << shift)) | ((value & mask) << shift)
+}
+
+/// Extract a sub-word read from a 32-bit register value.
+pub fn extract_read(reg: u32, offset: u64, size: u8) -> u32 {
+    let shift = ((offset & 3) * 8) as u32;
+    match size {
+        1 => (reg >> shift) & 0xff,
+        2 => (reg >> shift) & 0xffff,
+        _ => reg,
+    }
+}
+
+/// The value of a `size`-byte write as a device with 32-bit registers sees
+/// it when the bus zero-pads narrow accesses (QEMU's behaviour for all the
+/// CMSDK and MPS2 models): the other bytes of the register are not kept.
+pub fn zero_extend(value: u32, size: u8) -> u32 {
+    match size {
+        1 => value & 0xff,
+        2 => value & 0xffff,
+        _ => value,
+    }
+}
+
+/// The CMSDK/ARM PrimeCell identification registers at 0xFD0..0xFFC, shared
+/// by all CMSDK APB peripherals. `ids` holds PID4..PID7, PID0..PID3,
+/// CID0..CID3 in address order.
+pub fn primecell_id(ids: &[u8; 12], offset: u64) -> Option<u32> {
+    if (0xfd0..0x1000).contains(&offset) {
+        Some(ids[((offset - 0xfd0) / 4) as usize] as u32)
+    } else {
+        None
+    }
+}
+
+/// An ID register read as QEMU's CMSDK models decode it: any offset from
+/// PID4 (0xFD0) to CID3 (0xFFC) inclusive selects the word it falls in, and
+/// the value is returned unshifted (narrow reads see its low bytes).
+pub fn id_register(ids: &[u8; 12], offset: u64) -> Option<u32> {
+    if offset <= 0xffc {
+        primecell_id(ids, offset)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_lane_merge() {
+        assert_eq!(merge_write(0x1122_3344, 1, 1, 0xaa), 0x1122_aa44);
+        assert_eq!(merge_write(0x1122_3344, 2, 2, 0xbeef), 0xbeef_3344);
+        assert_eq!(merge_write(0x1122_3344, 0, 4, 7), 7);
+        assert_eq!(extract_read(0x1122_3344, 3, 1), 0x11);
+        assert_eq!(extract_read(0x1122_3344, 2, 2), 0x1122);
+        assert_eq!(zero_extend(0x1122_3344, 1), 0x44);
+        assert_eq!(zero_extend(0x1122_3344, 2), 0x3344);
+        assert_eq!(zero_extend(0x1122_3344, 4), 0x1122_3344);
+    }
+}

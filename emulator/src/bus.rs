@@ -1,0 +1,84 @@
+//! The address map's device side: each board device in a slot with its
+//! interrupt wiring, and the factory that builds a model from its kind.
+
+use std::collections::VecDeque;
+
+use ensemble_devices::{
+    cmsdk_dualtimer::CmsdkDualTimer, cmsdk_timer::CmsdkTimer, cmsdk_uart::CmsdkUart,
+    cmsdk_watchdog::CmsdkWatchdog, fpgaio::Fpgaio, mps2_scc::Mps2Scc, Device, Ticks,
+};
+
+use crate::board::{DeviceSpec, IrqTarget};
+
+/// One mapped device.
+pub struct Slot {
+    pub name: String,
+    pub dev: Box<dyn Device>,
+    pub irqs: Vec<IrqTarget>,
+    /// Bytes waiting to enter the device (a UART receiver that was full).
+    pub input: VecDeque<u8>,
+    seen_irq: u32,
+    seen_deadline: Option<Ticks>,
+}
+
+impl Slot {
+    pub fn new(spec: &DeviceSpec, dev: Box<dyn Device>) -> Slot {
+        Slot {
+            name: spec.name.clone(),
+            dev,
+            irqs: spec.irqs.clone(),
+            input: VecDeque::new(),
+            seen_irq: 0,
+            seen_deadline: None,
+        }
+    }
+
+    /// Did the interrupt lines or the deadline change since `snapshot`?
+    pub fn changed(&self) -> bool {
+        self.dev.irq_lines() != self.seen_irq || self.dev.next_deadline() != self.seen_deadline
+    }
+
+    pub fn has_input(&self) -> bool {
+        !self.input.is_empty()
+    }
+
+    pub fn snapshot(&mut self) {
+        self.seen_irq = self.dev.irq_lines();
+        self.seen_deadline = self.dev.next_deadline();
+    }
+}
+
+fn param_u32(spec: &DeviceSpec, key: &str) -> Result<Option<u32>, String> {
+    match spec.params.get(key) {
+        None => Ok(None),
+        Some(toml::Value::Integer(v)) if *v >= 0 && *v <= u32::MAX as i64 => Ok(Some(*v as u32)),
+        Some(v) => Err(format!(
+            "device '{}': params.{key}: expected a 32-bit unsigned integer, got {v}",
+            spec.name
+        )),
+    }
+}
+
+/// Build the model for a board entry. Unknown parameters are errors, so
+/// that a typo in a board file does not pass silently.
+pub fn build_device(spec: &DeviceSpec, clock_hz: u64) -> Result<Box<dyn Device>, String> {
+    let allowed: &[&str] = match spec.kind.as_str() {
+        "mps2-scc" => &["id"],
+        _ => &[],
+    };
+    if let Some(k) = spec.params.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(format!(
+            "device '{}': params: unknown parameter '{k}' for kind {}",
+            spec.name, spec.kind
+        ));
+    }
+    Ok(match spec.kind.as_str() {
+        "cmsdk-uart" => Box::new(CmsdkUart::new(clock_hz)),
+        "cmsdk-timer" => Box::new(CmsdkTimer::new()),
+        "cmsdk-dualtimer" => Box::new(CmsdkDualTimer::new()),
+        "cmsdk-watchdog" => Box::new(CmsdkWatchdog::new()),
+        "mps2-fpgaio" => Box::new(Fpgaio::new(clock_hz)),
+        "mps2-scc" => Box::new(Mps2Scc::new(param_u32(spec, "id")?.unwrap_or(0x4104_3850))),
+        other => return Err(format!("device '{}': unknown kind {other}", spec.name)),
+    })
+}

@@ -1,0 +1,509 @@
+//! The `ensemble` command line.
+
+use std::collections::VecDeque;
+use std::io::{IsTerminal, Read, Write};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context, Result};
+use clap::{Parser, Subcommand};
+use regex::Regex;
+
+use crate::board::{Board, IrqTarget, MemoryKind};
+use crate::loader::Image;
+use crate::machine::{CrashInfo, Machine, StopReason};
+use crate::time::{ns_to_ticks, parse_duration_ns, ticks_to_secs};
+use crate::trace::{Trace, TraceKind};
+
+/// Exit codes, as documented in `ensemble run --help`.
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_UNMET: i32 = 1;
+pub const EXIT_BAD_INPUT: i32 = 2;
+pub const EXIT_CRASHED: i32 = 3;
+
+const UART_HISTORY: usize = 20;
+
+#[derive(Parser)]
+#[command(
+    name = "ensemble",
+    version,
+    about = "Full-system emulator for ARM devices, in deterministic virtual time"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Boot an image on a board and show its serial console.
+    #[command(after_help = "\
+Exit codes:
+  0  success: every --expect matched, or the guest went to sleep for good with nothing expected
+  1  an --expect was not met (time limit reached or guest asleep), or a --fail matched
+  2  bad input: unknown board, unreadable or wrong-architecture image, bad option
+  3  the guest crashed: lockup, or stuck in a fault handler (PC, fault registers and
+     the last UART lines are printed)
+
+Time is virtual: derived from executed guest code at the board's clock, never
+from the host clock, so the same image and input give the same output, at the
+same virtual times, on every run.")]
+    Run(RunArgs),
+    /// List the built-in boards with their memory and devices.
+    Boards,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// A built-in board name (see `ensemble boards`) or a board file (.toml).
+    #[arg(long, default_value = "mps2-an385")]
+    board: String,
+    /// Guest image: ELF, Intel HEX, or a raw binary as FILE@ADDRESS.
+    #[arg(long)]
+    image: String,
+    /// Which UART is the console on stdout/stdin.
+    #[arg(long, default_value = "uart0")]
+    console: String,
+    /// Also write a UART's output to a file: FILE (the console) or NAME=FILE.
+    #[arg(long = "uart-log", value_name = "[NAME=]FILE")]
+    uart_log: Vec<String>,
+    /// Stop after this much virtual time (e.g. 10s, 500ms).
+    #[arg(long = "time-limit", value_name = "DURATION")]
+    time_limit: Option<String>,
+    /// Exit 0 as soon as console output matches (repeatable: all must match).
+    #[arg(long, value_name = "REGEX")]
+    expect: Vec<String>,
+    /// Exit 1 as soon as console output matches.
+    #[arg(long, value_name = "REGEX")]
+    fail: Vec<String>,
+    /// Trace categories to stderr or --trace-file: exceptions, mmio.
+    #[arg(long, value_delimiter = ',', value_name = "KINDS")]
+    trace: Vec<String>,
+    /// Write traces to this file instead of stderr.
+    #[arg(long = "trace-file", value_name = "FILE")]
+    trace_file: Option<String>,
+    /// Pace virtual time to the wall clock (interactive use).
+    #[arg(long)]
+    realtime: bool,
+    /// Do not feed stdin to the console UART.
+    #[arg(long = "no-input")]
+    no_input: bool,
+    /// Print the virtual time and instructions' worth of ticks at the end.
+    #[arg(long)]
+    stats: bool,
+}
+
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_BAD_INPUT } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let result = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Boards => boards().map(|_| EXIT_OK),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            // One line: the chain of contexts, outermost first.
+            let msg = e
+                .chain()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(": ");
+            eprintln!("ensemble: error: {msg}");
+            EXIT_BAD_INPUT
+        }
+    }
+}
+
+fn boards() -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    for name in Board::builtin_names() {
+        let b = Board::load(name)?;
+        writeln!(out, "{}  -  {}", b.name, b.description)?;
+        writeln!(
+            out,
+            "  cpu {} at {} MHz, {} IRQs",
+            b.cpu.name(),
+            b.clock_hz as f64 / 1e6,
+            b.nvic_irqs
+        )?;
+        for m in &b.memory {
+            let aliases: Vec<String> = m.aliases.iter().map(|a| format!("0x{a:08x}")).collect();
+            writeln!(
+                out,
+                "  {:<4} 0x{:08x} {:>6} KiB  {}{}",
+                if m.kind == MemoryKind::Ram {
+                    "ram"
+                } else {
+                    "rom"
+                },
+                m.base,
+                m.size / 1024,
+                m.name,
+                if aliases.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (also at {})", aliases.join(", "))
+                }
+            )?;
+        }
+        for d in &b.devices {
+            let irqs: Vec<String> = d
+                .irqs
+                .iter()
+                .map(|i| match i {
+                    IrqTarget::Irq(n) => n.to_string(),
+                    IrqTarget::Named(s) => s.clone(),
+                })
+                .collect();
+            writeln!(
+                out,
+                "  dev  0x{:08x} {:<10} {:<16} irq {}",
+                d.base,
+                d.name,
+                d.kind,
+                if irqs.is_empty() {
+                    "-".into()
+                } else {
+                    irqs.join(",")
+                }
+            )?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// Console text matching: --expect patterns still to see, --fail patterns.
+struct Watch {
+    expect: Vec<(Regex, bool)>,
+    fail: Vec<Regex>,
+    line: String,
+    history: VecDeque<String>,
+}
+
+enum Verdict {
+    Pending,
+    Passed,
+    Failed(String),
+}
+
+impl Watch {
+    /// Feed console bytes; patterns are matched per line, and against the
+    /// partial line so a prompt without a newline matches at once.
+    fn feed(&mut self, bytes: &[u8]) -> Verdict {
+        for &b in bytes {
+            if b == b'\n' {
+                let line = std::mem::take(&mut self.line);
+                if let v @ (Verdict::Passed | Verdict::Failed(_)) = self.check(&line) {
+                    self.remember(line);
+                    return v;
+                }
+                self.remember(line);
+            } else if b != b'\r' {
+                self.line.push(b as char);
+            }
+        }
+        let partial = self.line.clone();
+        self.check(&partial)
+    }
+
+    fn remember(&mut self, line: String) {
+        if self.history.len() == UART_HISTORY {
+            self.history.pop_front();
+        }
+        self.history.push_back(line);
+    }
+
+    fn check(&mut self, text: &str) -> Verdict {
+        if let Some(re) = self.fail.iter().find(|re| re.is_match(text)) {
+            return Verdict::Failed(format!("--fail '{}' matched: {text}", re.as_str()));
+        }
+        for (re, seen) in &mut self.expect {
+            *seen |= re.is_match(text);
+        }
+        if !self.expect.is_empty() && self.expect.iter().all(|(_, s)| *s) {
+            Verdict::Passed
+        } else {
+            Verdict::Pending
+        }
+    }
+
+    fn unmet(&self) -> Vec<String> {
+        self.expect
+            .iter()
+            .filter(|(_, s)| !s)
+            .map(|(r, _)| r.as_str().to_string())
+            .collect()
+    }
+
+    fn last_lines(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.history.iter().cloned().collect();
+        if !self.line.is_empty() {
+            v.push(self.line.clone());
+        }
+        let n = v.len().saturating_sub(UART_HISTORY);
+        v.split_off(n)
+    }
+}
+
+fn stdin_reader() -> mpsc::Receiver<Option<Vec<u8>>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin();
+        let mut buf = [0u8; 256];
+        loop {
+            match stdin.read(&mut buf) {
+                Ok(0) | Err(_) => {
+                    let _ = tx.send(None);
+                    return;
+                }
+                Ok(n) => {
+                    if tx.send(Some(buf[..n].to_vec())).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    rx
+}
+
+fn run(args: RunArgs) -> Result<i32> {
+    let board = Board::load(&args.board)?;
+    let image = Image::load(&args.image)?;
+    let time_limit =
+        match &args.time_limit {
+            Some(s) => Some(parse_duration_ns(s).ok_or_else(|| {
+                anyhow!("--time-limit '{s}': expected a duration like 10s or 500ms")
+            })?),
+            None => None,
+        };
+    let compile = |v: &[String], opt: &str| -> Result<Vec<Regex>> {
+        v.iter()
+            .map(|p| Regex::new(p).map_err(|e| anyhow!("{opt} '{p}': {e}")))
+            .collect()
+    };
+    let mut watch = Watch {
+        expect: compile(&args.expect, "--expect")?
+            .into_iter()
+            .map(|r| (r, false))
+            .collect(),
+        fail: compile(&args.fail, "--fail")?,
+        line: String::new(),
+        history: VecDeque::new(),
+    };
+    let mut kinds = Vec::new();
+    for k in &args.trace {
+        kinds.push(TraceKind::parse(k).ok_or_else(|| {
+            anyhow!("--trace '{k}': unknown category (exceptions, interrupts, mmio)")
+        })?);
+    }
+    let trace = if kinds.is_empty() {
+        Trace::off()
+    } else {
+        let out: Box<dyn Write + Send> = match &args.trace_file {
+            Some(f) => Box::new(std::io::BufWriter::new(
+                std::fs::File::create(f).with_context(|| format!("--trace-file {f}"))?,
+            )),
+            None => Box::new(std::io::stderr()),
+        };
+        Trace::new(&kinds, board.clock_hz, out)
+    };
+
+    let clock_hz = board.clock_hz;
+    let mut machine = Machine::new(board, image, trace)?;
+    let devices = machine.device_names();
+    if !devices.contains(&args.console) {
+        return Err(anyhow!(
+            "--console '{}': board '{}' has no such device (it has {})",
+            args.console,
+            machine.board.name,
+            devices.join(", ")
+        ));
+    }
+    let mut logs: Vec<(String, std::fs::File)> = Vec::new();
+    for spec in &args.uart_log {
+        let (name, file) = match spec.split_once('=') {
+            Some((n, f)) => (n.to_string(), f),
+            None => (args.console.clone(), spec.as_str()),
+        };
+        if !devices.contains(&name) {
+            return Err(anyhow!(
+                "--uart-log '{spec}': no device '{name}' on this board"
+            ));
+        }
+        let f = std::fs::File::create(file).with_context(|| format!("--uart-log {file}"))?;
+        logs.push((name, f));
+    }
+
+    let limit = time_limit
+        .map(|ns| ns_to_ticks(ns, clock_hz))
+        .unwrap_or(u64::MAX);
+    let input = (!args.no_input).then(stdin_reader);
+    let mut input_open = input.is_some();
+    let interactive = std::io::stdin().is_terminal();
+    let started = Instant::now();
+    let mut stdout = std::io::stdout().lock();
+    // Real-time pacing runs in short slices so the clock can be checked.
+    let slice = ns_to_ticks(10_000_000, clock_hz);
+
+    let code = loop {
+        if let Some(rx) = &input {
+            while let Ok(msg) = rx.try_recv() {
+                match msg {
+                    Some(bytes) => {
+                        machine.push_input(&args.console, &bytes);
+                    }
+                    None => input_open = false,
+                }
+            }
+        }
+        let until = if args.realtime {
+            limit.min(machine.now() + slice)
+        } else {
+            limit
+        };
+        let stop = machine.run(until);
+        let console = machine.take_output(&args.console);
+        let mut others: Vec<(String, Vec<u8>)> = Vec::new();
+        for name in logs.iter().map(|(n, _)| n.clone()) {
+            if name != args.console {
+                others.push((name.clone(), machine.take_output(&name)));
+            }
+        }
+        for (name, file) in &mut logs {
+            let bytes = if *name == args.console {
+                &console
+            } else {
+                &others
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .expect("taken above")
+                    .1
+            };
+            file.write_all(bytes).context("writing UART log")?;
+        }
+        if !console.is_empty() {
+            stdout.write_all(&console)?;
+            stdout.flush()?;
+            match watch.feed(&console) {
+                Verdict::Passed => break EXIT_OK,
+                Verdict::Failed(why) => {
+                    eprintln!("\nensemble: {why}");
+                    break EXIT_UNMET;
+                }
+                Verdict::Pending => {}
+            }
+        }
+        if args.realtime {
+            let virt = Duration::from_secs_f64(ticks_to_secs(machine.now(), clock_hz));
+            if let Some(ahead) = virt.checked_sub(started.elapsed()) {
+                std::thread::sleep(ahead);
+            }
+        }
+        let t = ticks_to_secs(machine.now(), clock_hz);
+        match stop {
+            StopReason::Output => {}
+            StopReason::TimeLimit if machine.now() < limit => {}
+            StopReason::TimeLimit => {
+                eprintln!(
+                    "\nensemble: time limit reached at t={t:.6}s{}",
+                    unmet_note(&watch)
+                );
+                break EXIT_UNMET;
+            }
+            StopReason::Asleep { pc } => {
+                // Typed input can still wake a guest waiting for its UART.
+                if input_open && (interactive || args.realtime) {
+                    if let Some(rx) = &input {
+                        match rx.recv() {
+                            Ok(Some(bytes)) => {
+                                machine.push_input(&args.console, &bytes);
+                                continue;
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                eprintln!(
+                    "\nensemble: guest is asleep with no wake-up source at t={t:.6}s (pc=0x{pc:08x}{}){}",
+                    symbol_note(&machine, pc),
+                    unmet_note(&watch)
+                );
+                break if watch.expect.is_empty() {
+                    EXIT_OK
+                } else {
+                    EXIT_UNMET
+                };
+            }
+            StopReason::Crashed(info) => {
+                report_crash(&machine, &info, &watch);
+                break EXIT_CRASHED;
+            }
+        }
+    };
+    if args.stats {
+        eprintln!(
+            "ensemble: virtual time {:.6}s ({} ticks), wall time {:.3}s",
+            ticks_to_secs(machine.now(), clock_hz),
+            machine.now(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(code)
+}
+
+fn unmet_note(watch: &Watch) -> String {
+    let unmet = watch.unmet();
+    if unmet.is_empty() {
+        String::new()
+    } else {
+        format!("; --expect not met: {}", unmet.join(", "))
+    }
+}
+
+fn symbol_note(machine: &Machine, pc: u32) -> String {
+    machine
+        .image()
+        .symbolize(pc as u64)
+        .map(|s| format!(" in {s}"))
+        .unwrap_or_default()
+}
+
+fn report_crash(machine: &Machine, info: &CrashInfo, watch: &Watch) {
+    let t = ticks_to_secs(info.time, machine.clock_hz());
+    let mut e = std::io::stderr().lock();
+    let _ = writeln!(e, "\nensemble: guest crashed at t={t:.6}s: {}", info.reason);
+    if let Some(fpc) = info.fault_pc {
+        let _ = writeln!(e, "  faulting pc=0x{fpc:08x}{}", symbol_note(machine, fpc));
+    }
+    let _ = writeln!(
+        e,
+        "  pc=0x{:08x}{} lr=0x{:08x} xpsr=0x{:08x}",
+        info.pc,
+        symbol_note(machine, info.pc),
+        info.lr,
+        info.xpsr
+    );
+    let _ = writeln!(
+        e,
+        "  CFSR=0x{:08x} HFSR=0x{:08x} BFAR=0x{:08x} MMFAR=0x{:08x}",
+        info.cfsr, info.hfsr, info.bfar, info.mmfar
+    );
+    let lines = watch.last_lines();
+    if lines.is_empty() {
+        let _ = writeln!(e, "  (no UART output)");
+    } else {
+        let _ = writeln!(e, "  last UART lines:");
+        for l in lines {
+            let _ = writeln!(e, "  | {l}");
+        }
+    }
+}

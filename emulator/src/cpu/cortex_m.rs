@@ -1,0 +1,351 @@
+//! The ARMv7-M exception model on top of Unicorn: entry (stacking, the
+//! extended FP frame, EXC_RETURN), return (unstacking), and fault
+//! escalation. Unicorn delivers none of these itself (see UNICORN.md); the
+//! run loop calls in here at block boundaries.
+//! Reference: ARMv7-M ARM (DDI 0403E) B1.5.6-B1.5.8 (ExceptionEntry,
+//! PushStack, ExceptionReturn, PopStack).
+
+use unicorn_engine::{RegisterARM as R, Unicorn};
+
+use super::scs::*;
+use crate::machine::Hw;
+
+const CONTROL_NPRIV: u32 = 1;
+const CONTROL_SPSEL: u32 = 2;
+const CONTROL_FPCA: u32 = 4;
+const XPSR_ALIGN: u32 = 1 << 9;
+const XPSR_T: u32 = 1 << 24;
+
+/// How an exception could not be taken: the core locks up (B1.5.15) or the
+/// stack it needs is not there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryError {
+    Lockup(&'static str),
+    Stacking(u32),
+}
+
+/// The banked stack pointers and mode bits, read consistently whatever the
+/// privilege of the running code.
+#[derive(Debug, Clone, Copy)]
+pub struct ModeState {
+    pub ipsr: u32,
+    pub control: u32,
+    pub msp: u32,
+    pub psp: u32,
+}
+
+fn rd(uc: &Unicorn<'_, Hw>, r: R) -> u32 {
+    uc.reg_read(r).unwrap_or(0) as u32
+}
+
+fn wr(uc: &mut Unicorn<'_, Hw>, r: R, v: u32) {
+    let _ = uc.reg_write(r, v as u64);
+}
+
+/// Read MSP/PSP/CONTROL/IPSR. Unprivileged thread code cannot read the
+/// banked stack pointers through Unicorn's MRS path, so step into handler
+/// mode for the read and back (QEMU swaps r13 on both writes).
+pub fn read_mode(uc: &mut Unicorn<'_, Hw>) -> ModeState {
+    let control = rd(uc, R::CONTROL);
+    let ipsr = rd(uc, R::IPSR) & 0x1ff;
+    let (msp, psp) = if ipsr == 0 && control & CONTROL_NPRIV != 0 {
+        wr(uc, R::IPSR, 1);
+        let v = (rd(uc, R::MSP), rd(uc, R::PSP));
+        wr(uc, R::IPSR, 0);
+        v
+    } else {
+        (rd(uc, R::MSP), rd(uc, R::PSP))
+    };
+    ModeState {
+        ipsr,
+        control,
+        msp,
+        psp,
+    }
+}
+
+/// Put the core into a given mode with given stack pointers. The order
+/// matters: QEMU ignores SPSEL writes in handler mode and all CONTROL
+/// writes from unprivileged code, so pass through privileged thread mode
+/// with SPSEL clear, where every write lands.
+pub fn write_mode(uc: &mut Unicorn<'_, Hw>, m: ModeState) {
+    wr(uc, R::IPSR, 1); // handler: privileged, r13 = MSP
+    wr(uc, R::CONTROL, 0); // clears nPRIV and FPCA (SPSEL ignored here)
+    wr(uc, R::IPSR, 0); // thread, privileged
+    wr(uc, R::CONTROL, 0); // SPSEL = 0: r13 = MSP
+    wr(uc, R::MSP, m.msp);
+    wr(uc, R::PSP, m.psp);
+    let control = if m.ipsr != 0 {
+        m.control & !CONTROL_SPSEL
+    } else {
+        m.control
+    };
+    wr(uc, R::CONTROL, control);
+    wr(uc, R::IPSR, m.ipsr);
+    // Writing IPSR does not rebuild QEMU's cached translation flags
+    // (handler mode, privilege); an NZCV write does.
+    let nzcv = rd(uc, R::APSR);
+    wr(uc, R::APSR_NZCV, nzcv);
+}
+
+fn read_execution_masks(uc: &Unicorn<'_, Hw>) -> (bool, bool, u32) {
+    (
+        rd(uc, R::PRIMASK) & 1 != 0,
+        rd(uc, R::FAULTMASK) & 1 != 0,
+        rd(uc, R::BASEPRI),
+    )
+}
+
+/// The exception the core would take now, if any.
+pub fn exception_to_take(uc: &Unicorn<'_, Hw>) -> Option<usize> {
+    let (pm, fm, bp) = read_execution_masks(uc);
+    uc.get_data().scs.to_take(pm, fm, bp)
+}
+
+pub fn wakes_from_wfi(uc: &Unicorn<'_, Hw>) -> bool {
+    let (_, fm, bp) = read_execution_masks(uc);
+    uc.get_data().scs.wakes_from_wfi(fm, bp)
+}
+
+fn write_words(uc: &mut Unicorn<'_, Hw>, addr: u32, words: &[u32]) -> Result<(), EntryError> {
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    uc.mem_write(addr as u64, &bytes)
+        .map_err(|_| EntryError::Stacking(addr))
+}
+
+fn read_words(uc: &Unicorn<'_, Hw>, addr: u32, n: usize) -> Option<Vec<u32>> {
+    let mut buf = vec![0u8; n * 4];
+    uc.mem_read(addr as u64, &mut buf).ok()?;
+    Some(
+        buf.chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+    )
+}
+
+/// Take exception `exc` now: push the frame for the interrupted context,
+/// whose next instruction is at `return_pc`, and branch to the handler.
+pub fn enter(uc: &mut Unicorn<'_, Hw>, exc: usize, return_pc: u32) -> Result<(), EntryError> {
+    let mode = read_mode(uc);
+    let has_fpu = uc.get_data().scs.info.has_fpu;
+    let fp_frame = has_fpu && mode.control & CONTROL_FPCA != 0;
+    let on_psp = mode.ipsr == 0 && mode.control & CONTROL_SPSEL != 0;
+    let sp = if on_psp { mode.psp } else { mode.msp };
+
+    // PushStack: 8 words, or 26 with the FP extension; 8-byte alignment
+    // recorded in the stacked xPSR bit 9.
+    let frame_size = if fp_frame { 0x68 } else { 0x20 };
+    let align8 = uc.get_data().scs.stack_align8();
+    let pad = if align8 && sp & 4 != 0 { 4 } else { 0 };
+    let frame = (sp.wrapping_sub(frame_size)) & !(pad as u32);
+    let xpsr = rd(uc, R::XPSR);
+    let stacked_xpsr = (xpsr & !XPSR_ALIGN) | if pad != 0 { XPSR_ALIGN } else { 0 };
+    let words = [
+        rd(uc, R::R0),
+        rd(uc, R::R1),
+        rd(uc, R::R2),
+        rd(uc, R::R3),
+        rd(uc, R::R12),
+        rd(uc, R::LR),
+        return_pc & !1,
+        stacked_xpsr,
+    ];
+    write_words(uc, frame, &words)?;
+    if fp_frame {
+        // Registers are saved at once rather than lazily: the frame layout,
+        // FPCAR and LSPACT are what guests can observe, and they match.
+        let mut fp: Vec<u32> = (0..16).map(|i| rd(uc, fp_reg(i))).collect::<Vec<_>>();
+        fp.push(rd(uc, R::FPSCR));
+        fp.push(0);
+        write_words(uc, frame + 0x20, &fp)?;
+        let scs = &mut uc.get_data_mut().scs;
+        if scs.fpccr_lazy() {
+            scs.fpcar = frame + 0x20;
+            scs.fpccr |= FPCCR_LSPACT;
+        }
+    }
+
+    let mut exc_return: u32 = if mode.ipsr != 0 {
+        0xffff_fff1
+    } else if on_psp {
+        0xffff_fffd
+    } else {
+        0xffff_fff9
+    };
+    if fp_frame {
+        exc_return &= !0x10;
+    }
+
+    let vtor = uc.get_data().scs.vtor;
+    let vector = read_words(uc, vtor.wrapping_add(4 * exc as u32), 1)
+        .map(|v| v[0])
+        .ok_or(EntryError::Lockup("vector table read failed"))?;
+
+    let (msp, psp) = if on_psp {
+        (mode.msp, frame)
+    } else {
+        (frame, mode.psp)
+    };
+    write_mode(
+        uc,
+        ModeState {
+            ipsr: exc as u32,
+            control: mode.control & !(CONTROL_SPSEL | CONTROL_FPCA),
+            msp,
+            psp,
+        },
+    );
+    wr(uc, R::LR, exc_return);
+    // EPSR.T comes from bit 0 of the vector; IT state is cleared.
+    wr(uc, R::EPSR, if vector & 1 != 0 { XPSR_T } else { 0 });
+    let _ = uc.set_pc((vector & !1) as u64 | (vector & 1) as u64);
+    let hw = uc.get_data_mut();
+    hw.scs.acknowledge(exc);
+    hw.event_register = true;
+    Ok(())
+}
+
+fn fp_reg(i: usize) -> R {
+    const S: [R; 32] = [
+        R::S0,
+        R::S1,
+        R::S2,
+        R::S3,
+        R::S4,
+        R::S5,
+        R::S6,
+        R::S7,
+        R::S8,
+        R::S9,
+        R::S10,
+        R::S11,
+        R::S12,
+        R::S13,
+        R::S14,
+        R::S15,
+        R::S16,
+        R::S17,
+        R::S18,
+        R::S19,
+        R::S20,
+        R::S21,
+        R::S22,
+        R::S23,
+        R::S24,
+        R::S25,
+        R::S26,
+        R::S27,
+        R::S28,
+        R::S29,
+        R::S30,
+        R::S31,
+    ];
+    S[i]
+}
+
+/// What an exception return did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Returned {
+    ToThread,
+    ToHandler,
+}
+
+/// Return from the current exception through `exc_return` (the value the
+/// handler branched to). Errors are usage faults the caller raises.
+pub fn exception_return(uc: &mut Unicorn<'_, Hw>, exc_return: u32) -> Result<Returned, u32> {
+    let mode = read_mode(uc);
+    let returning = mode.ipsr as usize;
+    let has_fpu = uc.get_data().scs.info.has_fpu;
+    let kind = exc_return & 0xf;
+    let fp_frame = exc_return & 0x10 == 0;
+    if returning == 0
+        || !uc.get_data().scs.is_active(returning)
+        || !matches!(kind, 0x1 | 0x9 | 0xd)
+        || (fp_frame && !has_fpu)
+        || exc_return >> 5 != 0x07ff_ffff
+    {
+        return Err(CFSR_INVPC);
+    }
+    let to_thread = kind != 0x1;
+    let on_psp = kind == 0xd;
+    let frame = if on_psp { mode.psp } else { mode.msp };
+
+    let words = read_words(uc, frame, 8).ok_or(CFSR_INVPC)?;
+    let frame_size = if fp_frame { 0x68 } else { 0x20 };
+    if fp_frame {
+        let fp = read_words(uc, frame + 0x20, 17).ok_or(CFSR_INVPC)?;
+        for (i, v) in fp.iter().take(16).enumerate() {
+            wr(uc, fp_reg(i), *v);
+        }
+        wr(uc, R::FPSCR, fp[16]);
+        uc.get_data_mut().scs.fpccr &= !FPCCR_LSPACT;
+    }
+    let xpsr = words[7];
+    let new_sp = frame + frame_size + if xpsr & XPSR_ALIGN != 0 { 4 } else { 0 };
+
+    uc.get_data_mut().scs.complete(returning);
+    let ipsr = if to_thread { 0 } else { xpsr & 0x1ff };
+    let mut control = mode.control & !(CONTROL_SPSEL | CONTROL_FPCA);
+    if on_psp {
+        control |= CONTROL_SPSEL;
+    }
+    if fp_frame {
+        control |= CONTROL_FPCA;
+    }
+    let (msp, psp) = if on_psp {
+        (mode.msp, new_sp)
+    } else {
+        (new_sp, mode.psp)
+    };
+    write_mode(
+        uc,
+        ModeState {
+            ipsr,
+            control,
+            msp,
+            psp,
+        },
+    );
+    for (r, v) in [R::R0, R::R1, R::R2, R::R3, R::R12, R::LR]
+        .into_iter()
+        .zip(words.iter().copied())
+    {
+        wr(uc, r, v);
+    }
+    // APSR, GE and the execution state (T, IT) from the stacked xPSR.
+    wr(uc, R::EAPSR_NZCVQG, xpsr);
+    let pc = words[6];
+    let _ = uc.set_pc(((pc & !1) | ((xpsr >> 24) & 1)) as u64);
+    let hw = uc.get_data_mut();
+    hw.scs.current = ipsr as usize;
+    hw.event_register = true;
+    Ok(if to_thread {
+        Returned::ToThread
+    } else {
+        Returned::ToHandler
+    })
+}
+
+/// Raise a synchronous fault `exc` with status bits already recorded by
+/// the caller. Escalates to HardFault when the fault is disabled or cannot
+/// preempt (B1.5.15); a fault at HardFault or NMI priority is a lockup.
+pub fn raise_fault(uc: &mut Unicorn<'_, Hw>, exc: usize) -> Result<usize, EntryError> {
+    let (pm, fm, bp) = read_execution_masks(uc);
+    let scs = &mut uc.get_data_mut().scs;
+    let exec = scs.execution_priority(pm, fm, bp);
+    let mut target = exc;
+    if exc != EXC_HARDFAULT {
+        let prio = scs.group(scs.priority(exc));
+        if !scs.is_enabled(exc) || prio >= exec {
+            target = EXC_HARDFAULT;
+            scs.hfsr |= HFSR_FORCED;
+        }
+    }
+    if target == EXC_HARDFAULT && exec <= -1 {
+        return Err(EntryError::Lockup(
+            "fault while at HardFault or NMI priority",
+        ));
+    }
+    scs.set_pending(target);
+    Ok(target)
+}

@@ -1,0 +1,10 @@
+//! Ensemble: a full-system emulator for ARM devices in virtual time.
+
+pub mod board;
+pub mod bus;
+pub mod cli;
+pub mod cpu;
+pub mod loader;
+pub mod machine;
+pub mod time;
+pub mod trace;

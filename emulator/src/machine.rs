@@ -1,0 +1,812 @@
+//! One device: a Cortex-M core, its memory and peripherals, and the run
+//! loop. The loop runs the CPU until the next deadline and gets back an
+//! explicit reason for every stop; exception entry and return, device
+//! time and interrupt routing all happen here, between blocks, never
+//! inside MMIO callbacks (which only update device state).
+
+use std::ffi::c_void;
+
+use ensemble_devices::Ticks;
+use thiserror::Error;
+use unicorn_engine::{Arch, ArmCpuModel, HookType, MemType, Mode, Prot, RegisterARM as R, Unicorn};
+
+use crate::board::{Board, IrqTarget, MemoryKind};
+use crate::bus::{build_device, Slot};
+use crate::cpu::cortex_m::{self, EntryError, Returned};
+use crate::cpu::scs::*;
+use crate::loader::Image;
+use crate::trace::{Trace, TraceKind};
+
+const SCS_BASE: u64 = 0xe000_e000;
+/// The rest of the Private Peripheral Bus (ITM, DWT, FPB, TPIU...):
+/// read as zero, as unimplemented debug components.
+const PPB: [(u64, u64); 2] = [(0xe000_0000, 0xe000), (0xe000_f000, 0xf_1000)];
+/// Never a Thumb PC: keeps `emu_start`'s `until` from ever matching.
+const NO_EXIT: u64 = 0xffff_ffff;
+
+#[derive(Debug, Error)]
+pub enum MachineError {
+    #[error("CPU engine: {0:?}")]
+    Engine(unicorn_engine::uc_error),
+    #[error("image segment 0x{addr:08x}..0x{end:08x} ({len} bytes) does not fit in the memory of board '{board}' ({regions})")]
+    DoesNotFit {
+        addr: u64,
+        end: u64,
+        len: usize,
+        board: String,
+        regions: String,
+    },
+    #[error("{0}")]
+    Device(String),
+}
+
+impl From<unicorn_engine::uc_error> for MachineError {
+    fn from(e: unicorn_engine::uc_error) -> Self {
+        MachineError::Engine(e)
+    }
+}
+
+/// Why the CPU stopped, as the CPU layer reports it to the loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CpuExit {
+    /// A deadline or a device needs attention; nothing for the CPU to do.
+    Service,
+    /// A two-byte block that branched to itself (`b .`).
+    Spin,
+    /// A synchronous exception Unicorn reported through its interrupt hook.
+    Exception(u32),
+    /// An instruction Unicorn could not execute (UDF, WFE/YIELD, bad state).
+    Invalid,
+    /// An access to an address with nothing mapped, or a write to ROM.
+    BusError { addr: u64, fetch: bool },
+}
+
+/// Why `Machine::run` returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopReason {
+    /// Virtual time reached the requested limit.
+    TimeLimit,
+    /// A device produced output for the outside world (UART bytes).
+    Output,
+    /// The guest sleeps and nothing can ever wake it.
+    Asleep { pc: u32 },
+    /// The guest cannot continue (lockup, fault with no handler that returns).
+    Crashed(Box<CrashInfo>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrashInfo {
+    pub reason: String,
+    pub pc: u32,
+    pub lr: u32,
+    pub xpsr: u32,
+    pub cfsr: u32,
+    pub hfsr: u32,
+    pub bfar: u32,
+    pub mmfar: u32,
+    pub fault_pc: Option<u32>,
+    pub time: Ticks,
+}
+
+/// State reachable from the CPU's hooks: time, the interrupt controller
+/// and the devices.
+pub struct Hw {
+    pub now: Ticks,
+    pub stop_at: Ticks,
+    pub scs: Scs,
+    pub slots: Vec<Slot>,
+    /// Set by MMIO accesses that changed interrupt lines, deadlines or
+    /// produced output: the loop should look at devices before going on.
+    pub attention: bool,
+    /// Some pending exception outranks the active ones; the block hook
+    /// then checks the masking registers.
+    pub irq_maybe: bool,
+    pub event_register: bool,
+    nmi_level: bool,
+    stopping: bool,
+    exit: Option<CpuExit>,
+    last_block: u64,
+    pub trace: Trace,
+    unimplemented: Vec<(String, u64, bool)>,
+}
+
+impl Hw {
+    fn request_stop(uc: &mut Unicorn<'_, Hw>, exit: CpuExit) {
+        let hw = uc.get_data_mut();
+        if !hw.stopping {
+            hw.stopping = true;
+            hw.exit = Some(exit);
+            let _ = uc.emu_stop();
+        }
+    }
+
+    fn mmio_read(&mut self, idx: usize, off: u64, size: usize) -> u64 {
+        let now = self.now;
+        let slot = &mut self.slots[idx];
+        let v = slot.dev.read(off, size as u8, now);
+        if slot.changed() || slot.has_input() {
+            self.attention = true;
+        }
+        self.trace.mmio(now, &slot.name, false, off, size, v);
+        v as u64
+    }
+
+    fn mmio_write(&mut self, idx: usize, off: u64, size: usize, value: u64) {
+        let now = self.now;
+        let slot = &mut self.slots[idx];
+        slot.dev.write(off, size as u8, value as u32, now);
+        // A write may have queued output or re-armed a timer.
+        self.attention = true;
+        self.trace
+            .mmio(now, &slot.name, true, off, size, value as u32);
+    }
+
+    fn unimplemented_access(&mut self, idx: usize, off: u64, write: bool) {
+        let (name, base, warned) = &mut self.unimplemented[idx];
+        if !*warned {
+            *warned = true;
+            eprintln!(
+                "warning: guest {} unimplemented region '{}' at 0x{:08x} (reads as zero, writes ignored; warned once)",
+                if write { "wrote to" } else { "read from" },
+                name,
+                *base + off
+            );
+        }
+    }
+}
+
+pub struct Machine {
+    uc: Unicorn<'static, Hw>,
+    pub board: Board,
+    image: Image,
+    /// Backing store of RAM/ROM regions; Unicorn maps these pointers, so
+    /// they must live as long as `uc` (declared after it: dropped after).
+    memory: Vec<Box<[u8]>>,
+    sleeping: bool,
+    outputs: Vec<Vec<u8>>,
+}
+
+impl Machine {
+    pub fn new(board: Board, image: Image, trace: Trace) -> Result<Machine, MachineError> {
+        let info = board.core_info();
+        let mut slots = Vec::new();
+        for spec in &board.devices {
+            let dev = build_device(spec, board.clock_hz).map_err(MachineError::Device)?;
+            slots.push(Slot::new(spec, dev));
+        }
+        let hw = Hw {
+            now: 0,
+            stop_at: 0,
+            scs: Scs::new(info),
+            slots,
+            attention: true,
+            irq_maybe: false,
+            event_register: false,
+            nmi_level: false,
+            stopping: false,
+            exit: None,
+            last_block: u64::MAX,
+            trace,
+            unimplemented: board
+                .unimplemented
+                .iter()
+                .map(|r| (r.name.clone(), r.base, false))
+                .chain(
+                    PPB.iter()
+                        .map(|&(b, _)| ("debug (ITM/DWT/FPB)".to_string(), b, false)),
+                )
+                .collect(),
+        };
+        let mut uc = Unicorn::new_with_data(Arch::ARM, Mode::THUMB | Mode::LITTLE_ENDIAN, hw)?;
+        // Open as the true core model; Mode::MCLASS would make it an M33.
+        let model = match board.cpu {
+            crate::board::CpuModel::CortexM3 => ArmCpuModel::CORTEX_M3,
+            crate::board::CpuModel::CortexM4 => ArmCpuModel::CORTEX_M4,
+            crate::board::CpuModel::CortexM7 => ArmCpuModel::CORTEX_M7,
+        };
+        uc.ctl_set_cpu_model(model as i32)?;
+
+        let mut memory = Vec::new();
+        for m in &board.memory {
+            let mut buf = vec![0u8; m.size as usize].into_boxed_slice();
+            let perms = match m.kind {
+                MemoryKind::Ram => Prot::ALL,
+                MemoryKind::Rom => Prot::READ | Prot::EXEC,
+            };
+            for base in std::iter::once(m.base).chain(m.aliases.iter().copied()) {
+                // SAFETY: the buffer is owned by the Machine and outlives `uc`.
+                unsafe {
+                    uc.mem_map_ptr(base, m.size, perms, buf.as_mut_ptr() as *mut c_void)?;
+                }
+            }
+            memory.push(buf);
+        }
+        for idx in 0..board.devices.len() {
+            let base = board.devices[idx].base;
+            uc.mmio_map(
+                base,
+                0x1000,
+                Some(move |uc: &mut Unicorn<'_, Hw>, off: u64, size: usize| {
+                    uc.get_data_mut().mmio_read(idx, off, size)
+                }),
+                Some(
+                    move |uc: &mut Unicorn<'_, Hw>, off: u64, size: usize, value: u64| {
+                        uc.get_data_mut().mmio_write(idx, off, size, value)
+                    },
+                ),
+            )?;
+        }
+        uc.mmio_map(
+            SCS_BASE,
+            0x1000,
+            Some(|uc: &mut Unicorn<'_, Hw>, off: u64, size: usize| {
+                let hw = uc.get_data_mut();
+                let v = hw.scs.read(off, size as u8, hw.now);
+                hw.trace.mmio(hw.now, "scs", false, off, size, v);
+                v as u64
+            }),
+            Some(
+                |uc: &mut Unicorn<'_, Hw>, off: u64, size: usize, value: u64| {
+                    let hw = uc.get_data_mut();
+                    let now = hw.now;
+                    hw.scs.write(off, size as u8, value as u32, now);
+                    hw.trace.mmio(now, "scs", true, off, size, value as u32);
+                    hw.attention = true;
+                },
+            ),
+        )?;
+        let regions: Vec<(u64, u64)> = board
+            .unimplemented
+            .iter()
+            .map(|r| (r.base, r.size))
+            .chain(PPB.iter().copied())
+            .collect();
+        for (idx, (base, size)) in regions.into_iter().enumerate() {
+            uc.mmio_map(
+                base,
+                size,
+                Some(move |uc: &mut Unicorn<'_, Hw>, off: u64, _size: usize| {
+                    uc.get_data_mut().unimplemented_access(idx, off, false);
+                    0
+                }),
+                Some(
+                    move |uc: &mut Unicorn<'_, Hw>, off: u64, _size: usize, _v: u64| {
+                        uc.get_data_mut().unimplemented_access(idx, off, true)
+                    },
+                ),
+            )?;
+        }
+
+        Self::install_hooks(&mut uc)?;
+        let mut m = Machine {
+            uc,
+            board,
+            image,
+            memory,
+            sleeping: false,
+            outputs: Vec::new(),
+        };
+        m.outputs = vec![Vec::new(); m.uc.get_data().slots.len()];
+        m.load_image()?;
+        m.reset_cpu();
+        Ok(m)
+    }
+
+    fn install_hooks(uc: &mut Unicorn<'static, Hw>) -> Result<(), MachineError> {
+        // Virtual time: one tick per halfword of code in each block entered.
+        // Thumb block sizes are in bytes and instructions are 2 or 4 bytes;
+        // halfwords are exact, cheap and deterministic.
+        uc.add_block_hook(1, 0, |uc, addr, size| {
+            let hw = uc.get_data_mut();
+            if hw.stopping {
+                return;
+            }
+            if hw.now >= hw.stop_at || hw.attention {
+                Hw::request_stop(uc, CpuExit::Service);
+                return;
+            }
+            if hw.irq_maybe && cortex_m::exception_to_take(uc).is_some() {
+                Hw::request_stop(uc, CpuExit::Service);
+                return;
+            }
+            let hw = uc.get_data_mut();
+            if addr == hw.last_block && size == 2 {
+                Hw::request_stop(uc, CpuExit::Spin);
+                return;
+            }
+            hw.last_block = addr;
+            hw.now += (size as u64).div_ceil(2).max(1);
+        })?;
+        uc.add_intr_hook(|uc, intno| Hw::request_stop(uc, CpuExit::Exception(intno)))?;
+        uc.add_insn_invalid_hook(|uc| {
+            let hw = uc.get_data_mut();
+            hw.exit = Some(CpuExit::Invalid);
+            hw.stopping = true;
+            false
+        })?;
+        uc.add_mem_hook(
+            HookType::MEM_UNMAPPED | HookType::MEM_WRITE_PROT | HookType::MEM_FETCH_PROT,
+            1,
+            0,
+            |uc, kind, addr, _size, _value| {
+                let fetch = matches!(kind, MemType::FETCH_UNMAPPED | MemType::FETCH_PROT);
+                let hw = uc.get_data_mut();
+                hw.exit = Some(CpuExit::BusError { addr, fetch });
+                hw.stopping = true;
+                false
+            },
+        )?;
+        Ok(())
+    }
+
+    fn load_image(&mut self) -> Result<(), MachineError> {
+        for seg in &self.image.segments {
+            let len = seg.data.len() as u64;
+            let Some((mem, off)) = self.board.memory_at(seg.addr, len) else {
+                return Err(MachineError::DoesNotFit {
+                    addr: seg.addr,
+                    end: seg.addr + len,
+                    len: seg.data.len(),
+                    board: self.board.name.clone(),
+                    regions: self
+                        .board
+                        .memory
+                        .iter()
+                        .map(|m| format!("{} 0x{:x}+0x{:x}", m.name, m.base, m.size))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            };
+            let idx = self
+                .board
+                .memory
+                .iter()
+                .position(|m| m.name == mem.name)
+                .expect("region found above");
+            self.memory[idx][off as usize..(off + len) as usize].copy_from_slice(&seg.data);
+        }
+        Ok(())
+    }
+
+    /// Reset as hardware does: SP and PC from the vector table at VTOR.
+    fn reset_cpu(&mut self) {
+        for slot in &mut self.uc.get_data_mut().slots {
+            slot.dev.reset();
+        }
+        let hw = self.uc.get_data_mut();
+        hw.scs.reset();
+        hw.attention = true;
+        let vtor = hw.scs.vtor as u64;
+        let mut v = [0u8; 8];
+        let _ = self.uc.mem_read(vtor, &mut v);
+        let sp = u32::from_le_bytes([v[0], v[1], v[2], v[3]]);
+        let pc = u32::from_le_bytes([v[4], v[5], v[6], v[7]]);
+        cortex_m::write_mode(
+            &mut self.uc,
+            cortex_m::ModeState {
+                ipsr: 0,
+                control: 0,
+                msp: sp & !3,
+                psp: 0,
+            },
+        );
+        for r in [R::PRIMASK, R::FAULTMASK, R::BASEPRI] {
+            let _ = self.uc.reg_write(r, 0);
+        }
+        for r in [
+            R::R0,
+            R::R1,
+            R::R2,
+            R::R3,
+            R::R4,
+            R::R5,
+            R::R6,
+            R::R7,
+            R::R8,
+            R::R9,
+            R::R10,
+            R::R11,
+            R::R12,
+        ] {
+            let _ = self.uc.reg_write(r, 0);
+        }
+        let _ = self.uc.reg_write(R::LR, 0xffff_ffff);
+        let _ = self
+            .uc
+            .reg_write(R::EPSR, if pc & 1 != 0 { 1 << 24 } else { 0 });
+        let _ = self.uc.set_pc(pc as u64);
+        self.sleeping = false;
+    }
+
+    pub fn now(&self) -> Ticks {
+        self.uc.get_data().now
+    }
+
+    pub fn clock_hz(&self) -> u64 {
+        self.board.clock_hz
+    }
+
+    pub fn pc(&self) -> u32 {
+        self.uc.reg_read(R::PC).unwrap_or(0) as u32
+    }
+
+    pub fn image(&self) -> &Image {
+        &self.image
+    }
+
+    /// Bytes device `name` sent since the last call.
+    pub fn take_output(&mut self, name: &str) -> Vec<u8> {
+        match self.uc.get_data().slots.iter().position(|s| s.name == name) {
+            Some(i) => std::mem::take(&mut self.outputs[i]),
+            None => Vec::new(),
+        }
+    }
+
+    pub fn device_names(&self) -> Vec<String> {
+        self.uc
+            .get_data()
+            .slots
+            .iter()
+            .map(|s| s.name.clone())
+            .collect()
+    }
+
+    /// Queue bytes for device `name`'s input (a UART receiver). Returns
+    /// false when there is no such device.
+    pub fn push_input(&mut self, name: &str, bytes: &[u8]) -> bool {
+        let hw = self.uc.get_data_mut();
+        match hw.slots.iter_mut().find(|s| s.name == name) {
+            Some(s) => {
+                s.input.extend(bytes.iter().copied());
+                hw.attention = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Advance devices to the current time, move data in and out, and
+    /// route interrupt lines into the NVIC.
+    fn service(&mut self) -> bool {
+        let hw = self.uc.get_data_mut();
+        let now = hw.now;
+        hw.scs.advance(now);
+        let mut levels = vec![false; hw.scs.info.num_irq];
+        let mut nmi = false;
+        let mut reset = false;
+        let mut output = false;
+        for (i, slot) in hw.slots.iter_mut().enumerate() {
+            slot.dev.advance(now);
+            if !slot.input.is_empty() {
+                let bytes: Vec<u8> = slot.input.iter().copied().collect();
+                let n = slot.dev.push_input(&bytes, now);
+                slot.input.drain(..n);
+            }
+            let out = slot.dev.take_output();
+            if !out.is_empty() {
+                self.outputs[i].extend_from_slice(&out);
+                output = true;
+            }
+            let lines = slot.dev.irq_lines();
+            for (bit, target) in slot.irqs.iter().enumerate() {
+                if lines & (1 << bit) == 0 {
+                    continue;
+                }
+                match target {
+                    IrqTarget::Irq(n) => levels[*n as usize] = true,
+                    IrqTarget::Named(s) if s == "nmi" => nmi = true,
+                    IrqTarget::Named(s) if s == "reset" => reset = true,
+                    _ => {}
+                }
+            }
+            slot.snapshot();
+        }
+        for (n, level) in levels.into_iter().enumerate() {
+            hw.scs.set_irq_level(n, level);
+        }
+        // NMI is edge-triggered from the wired lines.
+        if nmi && !hw.nmi_level {
+            hw.scs.set_pending(EXC_NMI);
+        }
+        hw.nmi_level = nmi;
+        hw.attention = false;
+        if reset || hw.scs.reset_requested {
+            hw.trace.event(now, TraceKind::Exceptions, "system reset");
+            // Reset reloads the image, as QEMU's reset reloads its ROM blobs.
+            let _ = self.load_image();
+            self.reset_cpu();
+            self.uc.get_data_mut().attention = false;
+        }
+        let hw = self.uc.get_data_mut();
+        hw.irq_maybe = hw.scs.may_preempt();
+        output
+    }
+
+    fn next_deadline(&self) -> Option<Ticks> {
+        let hw = self.uc.get_data();
+        let now = hw.now;
+        hw.slots
+            .iter()
+            .filter_map(|s| s.dev.next_deadline())
+            .chain(hw.scs.next_deadline(now))
+            .min()
+    }
+
+    fn crash(&mut self, reason: String, fault_pc: Option<u32>) -> StopReason {
+        let hw = self.uc.get_data();
+        StopReason::Crashed(Box::new(CrashInfo {
+            reason,
+            pc: self.uc.reg_read(R::PC).unwrap_or(0) as u32,
+            lr: self.uc.reg_read(R::LR).unwrap_or(0) as u32,
+            xpsr: self.uc.reg_read(R::XPSR).unwrap_or(0) as u32,
+            cfsr: hw.scs.cfsr,
+            hfsr: hw.scs.hfsr,
+            bfar: hw.scs.bfar,
+            mmfar: hw.scs.mmfar,
+            fault_pc,
+            time: hw.now,
+        }))
+    }
+
+    /// Raise a synchronous fault whose preferred return address is `pc`.
+    fn fault(&mut self, exc: usize, cfsr: u32, pc: u32, what: &str) -> Option<StopReason> {
+        let hw = self.uc.get_data_mut();
+        hw.scs.cfsr |= cfsr;
+        let now = hw.now;
+        hw.trace.event(
+            now,
+            TraceKind::Exceptions,
+            &format!("fault: {what} at pc=0x{pc:08x}"),
+        );
+        match cortex_m::raise_fault(&mut self.uc, exc) {
+            Ok(target) => self
+                .take(target, pc)
+                .err()
+                .map(|e| self.entry_failed(e, pc, what)),
+            Err(e) => Some(self.entry_failed(e, pc, what)),
+        }
+    }
+
+    fn entry_failed(&mut self, e: EntryError, pc: u32, what: &str) -> StopReason {
+        match e {
+            EntryError::Lockup(why) => self.crash(format!("lockup: {what} ({why})"), Some(pc)),
+            EntryError::Stacking(a) => self.crash(
+                format!("{what}: exception stack frame at 0x{a:08x} is not writable memory"),
+                Some(pc),
+            ),
+        }
+    }
+
+    fn take(&mut self, exc: usize, return_pc: u32) -> Result<(), EntryError> {
+        let now = self.now();
+        let hw = self.uc.get_data();
+        if hw.trace.enabled(TraceKind::Exceptions) {
+            let msg = format!(
+                "enter {} ({}) from pc=0x{return_pc:08x}",
+                exc,
+                exception_name(exc)
+            );
+            self.uc
+                .get_data_mut()
+                .trace
+                .event(now, TraceKind::Exceptions, &msg);
+        }
+        cortex_m::enter(&mut self.uc, exc, return_pc)?;
+        self.sleeping = false;
+        Ok(())
+    }
+
+    /// Run until virtual time reaches `until` or something the caller must
+    /// see happens.
+    pub fn run(&mut self, until: Ticks) -> StopReason {
+        loop {
+            if self.service() {
+                return StopReason::Output;
+            }
+            let now = self.now();
+            if now >= until {
+                return StopReason::TimeLimit;
+            }
+            if let Some(exc) = cortex_m::exception_to_take(&self.uc) {
+                let pc = self.pc();
+                if let Err(e) = self.take(exc, pc) {
+                    return self.entry_failed(e, pc, "exception entry");
+                }
+                continue;
+            }
+            let deadline = self.next_deadline();
+            if self.sleeping {
+                if cortex_m::wakes_from_wfi(&self.uc) {
+                    self.sleeping = false;
+                    // Woken with PRIMASK set: continue after the WFI.
+                    continue;
+                }
+                match deadline {
+                    Some(t) => {
+                        self.uc.get_data_mut().now = t.min(until).max(now);
+                        continue;
+                    }
+                    None => return StopReason::Asleep { pc: self.pc() },
+                }
+            }
+
+            let hw = self.uc.get_data_mut();
+            hw.stop_at = deadline.unwrap_or(until).min(until);
+            hw.stopping = false;
+            hw.exit = None;
+            hw.last_block = u64::MAX;
+            let pc = self.pc();
+            let result = self.uc.emu_start(pc as u64 | 1, NO_EXIT, 0, 0);
+            let exit = self.uc.get_data_mut().exit.take();
+            if let Some(stop) = self.handle_exit(result, exit) {
+                return stop;
+            }
+        }
+    }
+
+    fn handle_exit(
+        &mut self,
+        result: Result<(), unicorn_engine::uc_error>,
+        exit: Option<CpuExit>,
+    ) -> Option<StopReason> {
+        let pc = self.pc();
+        match exit {
+            None if result.is_ok() => {
+                // emu_start returned by itself: the guest executed WFI.
+                self.sleeping = true;
+                None
+            }
+            None => Some(self.crash(
+                format!("CPU engine stopped: {:?}", result.unwrap_err()),
+                Some(pc),
+            )),
+            Some(CpuExit::Service) => None,
+            Some(CpuExit::Spin) => self.spin(pc),
+            Some(CpuExit::Exception(intno)) => self.cpu_exception(intno, pc),
+            Some(CpuExit::Invalid) => self.invalid_instruction(pc),
+            Some(CpuExit::BusError { addr, fetch }) => {
+                let hw = self.uc.get_data_mut();
+                if fetch {
+                    self.fault(
+                        EXC_BUSFAULT,
+                        CFSR_IBUSERR,
+                        pc,
+                        "instruction fetch bus error",
+                    )
+                } else {
+                    hw.scs.bfar = addr as u32;
+                    self.fault(
+                        EXC_BUSFAULT,
+                        CFSR_PRECISERR | CFSR_BFARVALID,
+                        pc,
+                        &format!("data bus error at 0x{addr:08x}"),
+                    )
+                }
+            }
+        }
+    }
+
+    /// A block that branches to itself changes nothing until an interrupt:
+    /// sleep like WFI, or report a dead guest stuck in a fault handler.
+    fn spin(&mut self, pc: u32) -> Option<StopReason> {
+        let mut insn = [0u8; 2];
+        let is_self_branch =
+            self.uc.mem_read(pc as u64, &mut insn).is_ok() && u16::from_le_bytes(insn) == 0xe7fe;
+        if !is_self_branch {
+            return None;
+        }
+        let current = self.uc.get_data().scs.current;
+        if (EXC_NMI..=EXC_USAGEFAULT).contains(&current) && !cortex_m::wakes_from_wfi(&self.uc) {
+            return Some(self.crash(
+                format!(
+                    "guest is stuck in its {} handler (a branch to itself)",
+                    exception_name(current)
+                ),
+                None,
+            ));
+        }
+        self.sleeping = true;
+        None
+    }
+
+    fn cpu_exception(&mut self, intno: u32, pc: u32) -> Option<StopReason> {
+        const EXCP_UDEF: u32 = 1;
+        const EXCP_SWI: u32 = 2;
+        const EXCP_PREFETCH_ABORT: u32 = 3;
+        const EXCP_DATA_ABORT: u32 = 4;
+        const EXCP_BKPT: u32 = 7;
+        const EXCP_EXCEPTION_EXIT: u32 = 8;
+        const EXCP_INVSTATE: u32 = 18;
+        match intno {
+            EXCP_EXCEPTION_EXIT => {
+                let exc_return = pc | 1;
+                let from = self.uc.get_data().scs.current;
+                match cortex_m::exception_return(&mut self.uc, exc_return) {
+                    Ok(to) => {
+                        let now = self.now();
+                        let hw = self.uc.get_data_mut();
+                        if hw.trace.enabled(TraceKind::Exceptions) {
+                            let msg = format!(
+                                "return from {} ({}) via 0x{exc_return:08x}",
+                                from,
+                                exception_name(from)
+                            );
+                            hw.trace.event(now, TraceKind::Exceptions, &msg);
+                        }
+                        if to == Returned::ToThread && hw.scs.sleep_on_exit() {
+                            self.sleeping = true;
+                        }
+                        None
+                    }
+                    Err(cfsr) => self.fault(EXC_USAGEFAULT, cfsr, pc, "invalid exception return"),
+                }
+            }
+            // SVCall that cannot preempt escalates to HardFault (B1.5.15).
+            EXCP_SWI => match cortex_m::raise_fault(&mut self.uc, EXC_SVCALL) {
+                Ok(target) => self
+                    .take(target, pc)
+                    .err()
+                    .map(|e| self.entry_failed(e, pc, "SVC")),
+                Err(e) => Some(self.entry_failed(e, pc, "SVC")),
+            },
+            EXCP_UDEF => self.fault(EXC_USAGEFAULT, CFSR_UNDEFINSTR, pc, "undefined instruction"),
+            EXCP_INVSTATE => self.fault(EXC_USAGEFAULT, CFSR_INVSTATE, pc, "invalid state"),
+            EXCP_DATA_ABORT => self.fault(EXC_USAGEFAULT, CFSR_UNALIGNED, pc, "unaligned access"),
+            EXCP_PREFETCH_ABORT => self.fault(
+                EXC_MEMMANAGE,
+                CFSR_IACCVIOL,
+                pc,
+                "instruction fetch from an execute-never region",
+            ),
+            EXCP_BKPT => {
+                // No debugger attached: a BKPT escalates to HardFault.
+                self.uc.get_data_mut().scs.hfsr |= HFSR_DEBUGEVT;
+                self.fault(EXC_HARDFAULT, 0, pc, "breakpoint instruction")
+            }
+            other => Some(self.crash(format!("unhandled CPU exception {other}"), Some(pc))),
+        }
+    }
+
+    fn invalid_instruction(&mut self, pc: u32) -> Option<StopReason> {
+        let xpsr = self.uc.reg_read(R::XPSR).unwrap_or(0) as u32;
+        if xpsr & (1 << 24) == 0 {
+            return self.fault(
+                EXC_USAGEFAULT,
+                CFSR_INVSTATE,
+                pc,
+                "execution with EPSR.T clear",
+            );
+        }
+        // WFE and YIELD arrive here with PC already past them.
+        let mut before = [0u8; 2];
+        let _ = self.uc.mem_read(pc.wrapping_sub(2) as u64, &mut before);
+        let hint = u16::from_le_bytes(before);
+        if hint == 0xbf20 || hint == 0xbf10 {
+            let hw = self.uc.get_data_mut();
+            if hint == 0xbf20 && !hw.event_register {
+                self.sleeping = true;
+            }
+            self.uc.get_data_mut().event_register = false;
+            return None;
+        }
+        self.fault(EXC_USAGEFAULT, CFSR_UNDEFINSTR, pc, "undefined instruction")
+    }
+}
+
+pub fn exception_name(e: usize) -> String {
+    match e {
+        0 => "thread".into(),
+        1 => "Reset".into(),
+        EXC_NMI => "NMI".into(),
+        EXC_HARDFAULT => "HardFault".into(),
+        EXC_MEMMANAGE => "MemManage".into(),
+        EXC_BUSFAULT => "BusFault".into(),
+        EXC_USAGEFAULT => "UsageFault".into(),
+        EXC_SVCALL => "SVCall".into(),
+        EXC_DEBUGMON => "DebugMonitor".into(),
+        EXC_PENDSV => "PendSV".into(),
+        EXC_SYSTICK => "SysTick".into(),
+        n if n >= EXC_IRQ0 => format!("IRQ{}", n - EXC_IRQ0),
+        n => format!("reserved {n}"),
+    }
+}

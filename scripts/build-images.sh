@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Builds every guest test image under images/src/ into images/build/ as
+# <image>.elf and <image>.bin, or <image>-<board>.elf/.bin when one source
+# is built for several boards. With arguments, builds only the images named. Safe to run repeatedly from any directory:
+# the build is reproducible, and an output is only replaced when its bytes
+# change, so timestamps stay put when nothing changed.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+IMAGES_DIR="$ROOT/images"
+OUT="$IMAGES_DIR/build"
+CROSS="${CROSS:-arm-none-eabi-}"
+CC="${CROSS}gcc"
+OBJCOPY="${CROSS}objcopy"
+
+# image name, then the boards it is built for.
+IMAGES=(
+  "hello          an385 an386 sensor-node"
+  "irq-nesting    an385"
+  "context-switch an385"
+  "fpu-context    an386"
+  "faults         an385"
+  "wfi-idle       an385"
+  "cpu-bound      an385 sensor-node"
+  "idle-bench     an385"
+)
+
+command -v "$CC" >/dev/null || { echo "build-images: $CC not found (run scripts/setup.sh)" >&2; exit 1; }
+
+COMMON_FLAGS=(
+  -O2 -g -std=gnu11 -Wall -Wextra
+  -ffreestanding -nostartfiles -nodefaultlibs
+  # Keep GCC from turning copy/clear loops into memcpy/memset calls (the
+  # run-time's own memset would otherwise call itself).
+  -fno-tree-loop-distribute-patterns
+  -ffunction-sections -fdata-sections -Wl,--gc-sections
+  # Reproducible debug info: no absolute paths of this checkout.
+  "-ffile-prefix-map=$ROOT=."
+  -I "$IMAGES_DIR/include" -L "$IMAGES_DIR/ld"
+)
+
+board_flags() {
+  case "$1" in
+    an385)       echo "-mcpu=cortex-m3 -mthumb -DBOARD_AN385 -T mps2.ld" ;;
+    an386)       echo "-mcpu=cortex-m4 -mthumb -mfpu=fpv4-sp-d16 -mfloat-abi=hard -DBOARD_AN386 -T mps2.ld" ;;
+    sensor-node) echo "-mcpu=cortex-m3 -mthumb -DBOARD_SENSOR_NODE -T sensor-node.ld" ;;
+    *) echo "build-images: unknown board $1" >&2; return 1 ;;
+  esac
+}
+
+# Replace dst with src only if the contents differ.
+install_if_changed() {
+  if cmp -s "$1" "$2"; then rm -f "$1"; else mv -f "$1" "$2"; fi
+}
+
+mkdir -p "$OUT"
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+
+for wanted in "$@"; do
+  printf '%s\n' "${IMAGES[@]}" | grep -q "^$wanted " || { echo "build-images: no image '$wanted'" >&2; exit 1; }
+done
+
+for entry in "${IMAGES[@]}"; do
+  read -r name boards <<<"$entry"
+  if (($#)) && ! printf '%s\n' "$@" | grep -qx "$name"; then continue; fi
+  src_dir="$IMAGES_DIR/src/$name"
+  shopt -s nullglob
+  sources=("$IMAGES_DIR"/lib/*.c "$src_dir"/*.c "$src_dir"/*.S)
+  shopt -u nullglob
+  [ -f "$src_dir/main.c" ] || { echo "build-images: $src_dir/main.c missing" >&2; exit 1; }
+
+  read -ra board_list <<<"$boards"
+  for board in "${board_list[@]}"; do
+    if ((${#board_list[@]} > 1)); then out="$name-$board"; else out="$name"; fi
+    read -ra flags <<<"$(board_flags "$board")"
+    # Compile from ROOT so that the file names recorded in the ELF are
+    # relative and identical wherever the script is started from.
+    (cd "$ROOT" && "$CC" "${COMMON_FLAGS[@]}" "${flags[@]}" -o "$TMP/$out.elf" "${sources[@]}" -lgcc)
+    "$OBJCOPY" -O binary "$TMP/$out.elf" "$TMP/$out.bin"
+    install_if_changed "$TMP/$out.elf" "$OUT/$out.elf"
+    install_if_changed "$TMP/$out.bin" "$OUT/$out.bin"
+    echo "built images/build/$out.elf ($board)"
+  done
+done

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Sets everything up on a fresh machine and runs the whole test suite:
+# unit tests of the devices and the core, and whole-machine tests that boot
+# our images and compare their UART output with QEMU's, byte for byte.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/setup.sh
+./scripts/build-images.sh
+export ENSEMBLE_REQUIRE_QEMU=1
+cargo build --release --workspace --quiet
+cargo test --release --workspace 2>&1 | tee target/test-output.txt
+# Summary line for CI: the totals of every test binary.
+awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "%d passed, %d failed, %d skipped\n", p, f, i; exit (f > 0) }' target/test-output.txt

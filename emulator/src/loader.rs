@@ -99,8 +99,12 @@ fn load_elf(path: &str, data: &[u8]) -> Result<Image, String> {
     use object::Object as _;
     use object::ObjectSymbol as _;
     let hdr = object::elf::FileHeader32::<Endianness>::parse(data).map_err(|_| {
-        if data.get(4) == Some(&2) {
-            "a 64-bit ELF; this board needs a 32-bit ARM (Cortex-M) image".to_string()
+        if data.get(4) == Some(&2) && data.len() > 20 {
+            let machine = u16::from_le_bytes([data[18], data[19]]);
+            format!(
+                "a 64-bit ELF for {}, not ARM: this board needs a 32-bit ARM Cortex-M image",
+                machine_name(machine)
+            )
         } else {
             "malformed ELF header".to_string()
         }
@@ -109,9 +113,9 @@ fn load_elf(path: &str, data: &[u8]) -> Result<Image, String> {
     let machine = hdr.e_machine(endian);
     if machine != EM_ARM {
         return Err(format!(
-            "ELF for machine {} ({}), not ARM: this board needs a Cortex-M image",
-            machine,
-            machine_name(machine)
+            "ELF for {} (machine {}), not ARM: this board needs a 32-bit ARM Cortex-M image",
+            machine_name(machine),
+            machine
         ));
     }
     if endian != Endianness::Little {

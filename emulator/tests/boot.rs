@@ -1,0 +1,290 @@
+//! Whole-machine tests: boot our images, compare with QEMU byte for byte,
+//! check determinism, and check that bad input and dead guests are
+//! reported as a user needs.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+/// Differential test: same image on QEMU and on Ensemble, same UART bytes.
+fn same_as_qemu(machine: &str, board: &str, image: &str, marker: &str) {
+    if !qemu_available() {
+        eprintln!("skipping QEMU comparison: qemu-system-arm not installed");
+        return;
+    }
+    let ours = boot(board, image);
+    assert_eq!(ours.code, 0, "ensemble failed: {}", ours.stderr);
+    let theirs = qemu(machine, image, marker, Duration::from_secs(60));
+    assert_eq!(
+        ours.stdout, theirs,
+        "UART output of {image} differs from QEMU {machine}"
+    );
+    assert!(ours.stdout.contains(marker));
+}
+
+#[test]
+fn hello_an385_matches_qemu() {
+    same_as_qemu("mps2-an385", "mps2-an385", "hello-an385", "hello: done");
+}
+
+#[test]
+fn hello_an386_matches_qemu() {
+    same_as_qemu("mps2-an386", "mps2-an386", "hello-an386", "hello: done");
+}
+
+#[test]
+fn irq_nesting_matches_qemu() {
+    same_as_qemu(
+        "mps2-an385",
+        "mps2-an385",
+        "irq-nesting",
+        "irq-nesting: done",
+    );
+}
+
+#[test]
+fn context_switch_matches_qemu() {
+    same_as_qemu(
+        "mps2-an385",
+        "mps2-an385",
+        "context-switch",
+        "context-switch: done",
+    );
+}
+
+#[test]
+fn sensor_node_boots_from_flash() {
+    let r = boot("sensor-node", "hello-sensor-node");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("hello: done"), "{}", r.stdout);
+    assert!(
+        r.stderr.contains("asleep with no wake-up source"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn same_bytes_and_same_virtual_time_every_run() {
+    let args = |img: &str| {
+        vec![
+            "run".to_string(),
+            "--board".into(),
+            "mps2-an385".into(),
+            "--image".into(),
+            image(img),
+            "--no-input".into(),
+            "--stats".into(),
+        ]
+    };
+    for img in ["irq-nesting", "context-switch"] {
+        let a: Vec<String> = args(img);
+        let a: Vec<&str> = a.iter().map(|s| s.as_str()).collect();
+        let r1 = ensemble(&a);
+        let r2 = ensemble(&a);
+        assert_eq!(r1.stdout, r2.stdout);
+        let ticks = |s: &str| {
+            s.lines()
+                .find(|l| l.contains("virtual time"))
+                .and_then(|l| l.split('(').nth(1))
+                .map(|t| t.split(' ').next().unwrap().to_string())
+                .expect("--stats line")
+        };
+        assert_eq!(
+            ticks(&r1.stderr),
+            ticks(&r2.stderr),
+            "final virtual time differs"
+        );
+    }
+}
+
+#[test]
+fn expect_and_fail_patterns_decide_the_exit_code() {
+    let img = image("hello-an385");
+    let r = ensemble(&[
+        "run",
+        "--image",
+        &img,
+        "--no-input",
+        "--expect",
+        "SCC ID 0x4104",
+    ]);
+    assert_eq!(r.code, 0);
+    assert!(
+        !r.stdout.contains("hello: done"),
+        "stops as soon as it matched"
+    );
+    let r = ensemble(&["run", "--image", &img, "--no-input", "--fail", "CPUID"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("--fail"), "{}", r.stderr);
+    let r = ensemble(&[
+        "run",
+        "--image",
+        &img,
+        "--no-input",
+        "--expect",
+        "never printed",
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("not met: never printed"), "{}", r.stderr);
+}
+
+#[test]
+fn time_limit_is_virtual_and_exits_1() {
+    // A guest that spins forever with no wake-up can only end by the limit:
+    // ldr r0,=loop; b . is the `b .` idle loop, so use a register loop.
+    let mut fw = vec![0u8; 0x60];
+    fw[0..4].copy_from_slice(&0x2000_1000u32.to_le_bytes());
+    fw[4..8].copy_from_slice(&0x41u32.to_le_bytes());
+    // 0x40: adds r0, #1 ; b 0x40  (a busy loop, not a self-branch)
+    fw[0x40..0x44].copy_from_slice(&[0x01, 0x30, 0xfd, 0xe7]);
+    let f = temp_file("busy.bin", &fw);
+    let r = ensemble(&[
+        "run",
+        "--image",
+        &format!("{f}@0"),
+        "--no-input",
+        "--time-limit",
+        "200ms",
+        "--stats",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("time limit reached at t=0.2"),
+        "{}",
+        r.stderr
+    );
+}
+
+fn one_line_error(r: &Run, needle: &str) {
+    assert_eq!(r.code, 2, "stdout: {} stderr: {}", r.stdout, r.stderr);
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    assert_eq!(r.stderr.trim().lines().count(), 1, "one line: {}", r.stderr);
+    assert!(r.stderr.contains(needle), "'{needle}' not in: {}", r.stderr);
+}
+
+#[test]
+fn bad_input_gets_one_clear_line_and_exit_2() {
+    let hello = image("hello-an385");
+    one_line_error(
+        &ensemble(&["run", "--board", "mps2-an999", "--image", &hello]),
+        "unknown board 'mps2-an999'",
+    );
+    one_line_error(
+        &ensemble(&["run", "--image", "/no/such/fw.elf"]),
+        "cannot read image /no/such/fw.elf",
+    );
+    let empty = temp_file("empty.elf", b"");
+    one_line_error(&ensemble(&["run", "--image", &empty]), "is empty");
+    // The test binary itself: a host ELF, not ARM.
+    let host = std::env::current_exe().unwrap();
+    one_line_error(
+        &ensemble(&["run", "--image", host.to_str().unwrap()]),
+        "Cortex-M image",
+    );
+    // 5 MiB at 0 does not fit the 4 MiB SSRAM1.
+    let big = temp_file("big.bin", &vec![0u8; 5 << 20]);
+    one_line_error(
+        &ensemble(&["run", "--image", &format!("{big}@0")]),
+        "does not fit in the memory",
+    );
+    // Nothing at all is mapped at 0x6000_0000.
+    let small = temp_file("small.bin", &[0u8; 16]);
+    one_line_error(
+        &ensemble(&["run", "--image", &format!("{small}@0x60000000")]),
+        "does not fit in the memory",
+    );
+    one_line_error(
+        &ensemble(&["run", "--image", &hello, "--time-limit", "soon"]),
+        "--time-limit",
+    );
+}
+
+#[test]
+fn user_board_files_work_and_malformed_ones_name_the_line() {
+    let board = std::fs::read_to_string(root().join("images/boards/sensor-node.toml")).unwrap();
+    let custom = temp_file(
+        "my-node.toml",
+        board.replace("sensor-node", "my-node").as_bytes(),
+    );
+    let r = ensemble(&[
+        "run",
+        "--board",
+        &custom,
+        "--image",
+        &image("hello-sensor-node"),
+        "--no-input",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("on sensor-node"));
+
+    let broken = board.replace("kind = \"cmsdk-timer\"", "kind = \"cmsdk-timr\"");
+    let line = broken
+        .lines()
+        .position(|l| l.contains("cmsdk-timr"))
+        .unwrap()
+        + 1;
+    let f = temp_file("broken.toml", broken.as_bytes());
+    one_line_error(
+        &ensemble(&["run", "--board", &f, "--image", &image("hello-sensor-node")]),
+        &format!("broken.toml:{line}: device 'timer0': kind: unknown device kind 'cmsdk-timr'"),
+    );
+    let f = temp_file(
+        "syntax.toml",
+        b"name = \"x\"\ncpu = \"cortex-m3\"\nclock_hz = 25_000_000\nnvic_irqs = [\n",
+    );
+    let r = ensemble(&["run", "--board", &f, "--image", &image("hello-sensor-node")]);
+    one_line_error(&r, "syntax.toml:");
+}
+
+/// A raw image whose reset handler jumps to unmapped memory and whose
+/// fault handlers are all `b .`: the classic dead guest.
+fn jump_to_nowhere() -> Vec<u8> {
+    let mut fw = vec![0u8; 0x60];
+    fw[0..4].copy_from_slice(&0x2000_1000u32.to_le_bytes());
+    fw[4..8].copy_from_slice(&0x41u32.to_le_bytes());
+    for v in 2..16 {
+        fw[v * 4..v * 4 + 4].copy_from_slice(&0x49u32.to_le_bytes());
+    }
+    // 0x40: ldr r0, [pc, #8] ; bx r0 ; nop ; nop ; 0x48: b . ; nop ; 0x4c: .word
+    fw[0x40..0x4c].copy_from_slice(&[
+        0x02, 0x48, 0x00, 0x47, 0x00, 0xbf, 0x00, 0xbf, 0xfe, 0xe7, 0x00, 0xbf,
+    ]);
+    fw[0x4c..0x50].copy_from_slice(&0x6000_0001u32.to_le_bytes());
+    fw
+}
+
+#[test]
+fn guest_jumping_to_nowhere_is_reported_as_a_crash() {
+    let f = temp_file("nowhere.bin", &jump_to_nowhere());
+    let r = ensemble(&["run", "--image", &format!("{f}@0"), "--no-input"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("stuck in its HardFault handler"),
+        "{}",
+        r.stderr
+    );
+    // Bus fault on the fetch, escalated (BusFault disabled) to HardFault.
+    assert!(r.stderr.contains("CFSR=0x00000100"), "{}", r.stderr);
+    assert!(r.stderr.contains("HFSR=0x40000000"), "{}", r.stderr);
+    assert!(r.stderr.contains("pc=0x00000048"), "{}", r.stderr);
+    assert!(!r.stderr.contains("panicked"));
+}
+
+#[test]
+fn boards_lists_memory_and_devices() {
+    let r = ensemble(&["boards"]);
+    assert_eq!(r.code, 0);
+    for needle in [
+        "mps2-an385",
+        "mps2-an386",
+        "sensor-node",
+        "cortex-m4",
+        "cmsdk-uart",
+        "0x40004000",
+    ] {
+        assert!(r.stdout.contains(needle), "{needle} missing:\n{}", r.stdout);
+    }
+}

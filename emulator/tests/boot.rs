@@ -288,3 +288,43 @@ fn boards_lists_memory_and_devices() {
         assert!(r.stdout.contains(needle), "{needle} missing:\n{}", r.stdout);
     }
 }
+
+#[test]
+fn cortex_m7_board_runs_as_a_true_m7() {
+    let an386 = std::fs::read_to_string(root().join("images/boards/mps2-an386.toml")).unwrap();
+    let m7 = an386
+        .replacen("name = \"mps2-an386\"", "name = \"m7-board\"", 1)
+        .replace("\"cortex-m4\"", "\"cortex-m7\"");
+    let f = temp_file("m7.toml", m7.as_bytes());
+    let r = ensemble(&["run", "--board", &f, "--image", &image("hello-an386"), "--no-input"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("CPUID 0x411fc272"), "{}", r.stdout);
+}
+
+#[test]
+fn exception_trace_has_virtual_timestamps() {
+    let trace = temp_file("irq.trace", b"");
+    let r = ensemble(&[
+        "run",
+        "--image",
+        &image("irq-nesting"),
+        "--no-input",
+        "--trace",
+        "exceptions",
+        "--trace-file",
+        &trace,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text = std::fs::read_to_string(&trace).unwrap();
+    assert!(text.contains("exc: enter 25 (IRQ9)"), "{text}");
+    assert!(text.contains("return from 25 (IRQ9) via 0xfffffff9"), "{text}");
+    // Nested: IRQ8 entered from inside IRQ9's handler returns to handler mode.
+    assert!(text.contains("via 0xfffffff1"), "{text}");
+    // Timestamps never go backwards.
+    let times: Vec<f64> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix('[')?.split(']').next()?.trim().parse().ok())
+        .collect();
+    assert!(times.len() > 20);
+    assert!(times.windows(2).all(|w| w[0] <= w[1]));
+}

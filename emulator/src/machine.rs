@@ -240,6 +240,15 @@ impl Machine {
             SCS_BASE,
             0x1000,
             Some(|uc: &mut Unicorn<'_, Hw>, off: u64, size: usize| {
+                // Lazy FP state preservation happens at the handler's first
+                // FP instruction, which is also when the core sets
+                // CONTROL.FPCA again: LSPACT reads clear from then on.
+                if off & !3 == 0xf34 && uc.get_data().scs.fpccr & FPCCR_LSPACT != 0 {
+                    let control = uc.reg_read(R::CONTROL).unwrap_or(0);
+                    if control & 4 != 0 {
+                        uc.get_data_mut().scs.fpccr &= !FPCCR_LSPACT;
+                    }
+                }
                 let hw = uc.get_data_mut();
                 let v = hw.scs.read(off, size as u8, hw.now);
                 hw.trace.mmio(hw.now, "scs", false, off, size, v);

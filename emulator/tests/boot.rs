@@ -55,6 +55,11 @@ fn context_switch_matches_qemu() {
 }
 
 #[test]
+fn fpu_context_matches_qemu() {
+    same_as_qemu("mps2-an386", "mps2-an386", "fpu-context", "fpu-context: done");
+}
+
+#[test]
 fn sensor_node_boots_from_flash() {
     let r = boot("sensor-node", "hello-sensor-node");
     assert_eq!(r.code, 0, "{}", r.stderr);

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Performance benchmark. Runs a CPU-bound image on Ensemble, on a bare
+# Unicorn harness (the same engine with no machinery: RAM, a UART write
+# sink, no hooks) and on QEMU (plain and -icount), then an idle-heavy image
+# on Ensemble, and prints the times and ratios. Each figure is the best of
+# RUNS (default 3) wall-clock runs, measured from launch to the image's
+# "done" line. Exits 0 even if a target is missed (it is a report);
+# non-zero only if something failed to run.
+#
+#   ./scripts/bench.sh            # RUNS=5 ./scripts/bench.sh for more runs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS="${RUNS:-3}"
+CPU_IMAGE=images/build/cpu-bound-an385.elf
+IDLE_IMAGE=images/build/idle-bench.elf
+GUARD=600 # seconds: a runner that has not printed its done line by then failed
+
+./scripts/setup.sh
+./scripts/build-images.sh cpu-bound idle-bench >/dev/null
+cargo build --release --quiet -p ensemble -p ensemble-bench
+for f in "$CPU_IMAGE" "$IDLE_IMAGE"; do
+  [ -f "$f" ] || { echo "bench: $f was not built" >&2; exit 1; }
+done
+
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+
+# time_to_line PATTERN CMD...: run CMD (stdin from /dev/null, stdout
+# through a fifo, stderr to $TMP/stderr), print the seconds from launch to
+# the first stdout line containing PATTERN. CMD is then left to exit by
+# itself if it does so promptly (its exit status must be 0), or killed
+# (QEMU never exits: the image sleeps at the end). Fails if the line never
+# comes.
+time_to_line() {
+  local pat=$1 t0 t1="" line pid rc=0 i
+  shift
+  rm -f "$TMP/fifo" && mkfifo "$TMP/fifo"
+  t0=$EPOCHREALTIME
+  timeout "$GUARD" "$@" </dev/null >"$TMP/fifo" 2>"$TMP/stderr" &
+  pid=$!
+  # Keep the fifo open until the runner is gone, so that it never writes
+  # to a closed pipe.
+  exec 3<"$TMP/fifo"
+  : >"$TMP/stdout"
+  while IFS= read -r line <&3 || [ -n "$line" ]; do
+    printf '%s\n' "$line" >>"$TMP/stdout"
+    if [[ $line == *"$pat"* ]]; then
+      t1=$EPOCHREALTIME
+      break
+    fi
+  done
+  # Give a runner that ends by itself a moment to do so, then stop it.
+  for i in 1 2 3 4 5 6 7 8 9 10; do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  else
+    wait "$pid" || rc=$?
+  fi
+  cat <&3 >>"$TMP/stdout"
+  exec 3<&-
+  if [ -z "$t1" ] || [ "$rc" -ne 0 ]; then
+    echo "bench: '$*' failed (exit $rc) before printing '$pat'; its output:" >&2
+    cat "$TMP/stdout" "$TMP/stderr" >&2
+    return 1
+  fi
+  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }'
+}
+
+# best NAME PATTERN CMD...: the best of $RUNS runs, into BEST[NAME].
+declare -A BEST
+best() {
+  local name=$1 pat=$2 t b="" i
+  shift 2
+  for ((i = 0; i < RUNS; i++)); do
+    t=$(time_to_line "$pat" "$@")
+    echo "bench: $name run $((i + 1)): ${t}s" >&2
+    if [ -z "$b" ] || awk -v t="$t" -v b="$b" 'BEGIN { exit !(t < b) }'; then b=$t; fi
+  done
+  BEST[$name]=$b
+}
+
+ENSEMBLE=(target/release/ensemble run --board mps2-an385 --no-input)
+QEMU=(qemu-system-arm -M mps2-an385 -nographic -monitor none -serial stdio)
+
+best ensemble "cpu-bound: done" "${ENSEMBLE[@]}" --image "$CPU_IMAGE" --expect 'cpu-bound: done' --stats
+# Guest work, from Ensemble's --stats: ticks are halfwords of code executed.
+TICKS=$(sed -n 's/.*virtual time .* (\([0-9]*\) ticks).*/\1/p' "$TMP/stderr")
+best bare "cpu-bound: done" target/release/bare-unicorn "$CPU_IMAGE" "$GUARD"
+best qemu "cpu-bound: done" "${QEMU[@]}" -kernel "$CPU_IMAGE"
+best qemu-icount "cpu-bound: done" "${QEMU[@]}" -icount shift=0,sleep=off -kernel "$CPU_IMAGE"
+
+# Idle: virtual seconds per wall second, as Ensemble's --stats reports them.
+IDLE_BEST=""
+for ((i = 0; i < RUNS; i++)); do
+  time_to_line "idle-bench: done" "${ENSEMBLE[@]}" --image "$IDLE_IMAGE" --expect 'idle-bench: done' --stats >/dev/null
+  read -r virt wall < <(sed -n 's/.*virtual time \([0-9.]*\)s .*wall time \([0-9.]*\)s.*/\1 \2/p' "$TMP/stderr")
+  [ -n "${virt:-}" ] || { echo "bench: no --stats line from the idle run" >&2; cat "$TMP/stderr" >&2; exit 1; }
+  speed=$(awk -v v="$virt" -v w="$wall" 'BEGIN { printf "%.1f", (w > 0 ? v / w : 1e9) }')
+  echo "bench: idle run $((i + 1)): ${virt}s virtual in ${wall}s wall (${speed}x)" >&2
+  if [ -z "$IDLE_BEST" ] || awk -v t="$speed" -v b="$IDLE_BEST" 'BEGIN { exit !(t > b) }'; then
+    IDLE_BEST=$speed IDLE_VIRT=$virt IDLE_WALL=$wall
+  fi
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+verdict() { awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN { ok = (op == "<=") ? v <= t : v >= t; print ok ? "met" : "MISSED" }'; }
+E=${BEST[ensemble]} B=${BEST[bare]} Q=${BEST[qemu]} QI=${BEST[qemu-icount]}
+EB=$(ratio "$E" "$B")
+
+echo
+echo "Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1); best of $RUNS runs"
+echo
+echo "CPU-bound image ($CPU_IMAGE), wall seconds to 'cpu-bound: done':"
+printf '  %-34s %8ss\n' "ensemble" "$E" "bare-unicorn (no hooks)" "$B" \
+  "qemu-system-arm" "$Q" "qemu-system-arm -icount shift=0" "$QI"
+if [ -n "$TICKS" ]; then
+  printf '  guest work: %s ticks (halfwords of code); ensemble %s M/s, bare %s M/s\n' "$TICKS" \
+    "$(awk -v t="$TICKS" -v s="$E" 'BEGIN { printf "%.0f", t / s / 1e6 }')" \
+    "$(awk -v t="$TICKS" -v s="$B" 'BEGIN { printf "%.0f", t / s / 1e6 }')"
+fi
+echo
+echo "Ratios:"
+printf '  %-34s %8s   target <= 1.15: %s\n' "ensemble / bare-unicorn" "$EB" "$(verdict "$EB" "<=" 1.15)"
+printf '  %-34s %8s\n' "ensemble / qemu" "$(ratio "$E" "$Q")" \
+  "ensemble / qemu -icount" "$(ratio "$E" "$QI")" \
+  "bare-unicorn / qemu" "$(ratio "$B" "$Q")" \
+  "bare-unicorn / qemu -icount" "$(ratio "$B" "$QI")"
+echo
+echo "Idle-heavy image ($IDLE_IMAGE) on ensemble:"
+printf '  %ss virtual in %ss wall: %sx real time   target >= 50x: %s\n' \
+  "$IDLE_VIRT" "$IDLE_WALL" "$IDLE_BEST" "$(verdict "$IDLE_BEST" ">=" 50)"

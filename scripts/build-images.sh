@@ -23,6 +23,7 @@ IMAGES=(
   "wfi-idle       an385"
   "cpu-bound      an385 sensor-node"
   "idle-bench     an385"
+  "uart-echo      an385 sensor-node"
 )
 
 command -v "$CC" >/dev/null || { echo "build-images: $CC not found (run scripts/setup.sh)" >&2; exit 1; }

@@ -355,7 +355,9 @@ fn run(args: RunArgs) -> Result<i32> {
     let slice = ns_to_ticks(10_000_000, clock_hz);
 
     let code = loop {
-        if let Some(rx) = &input {
+        // Typed input enters as it comes; piped input only when the guest
+        // is idle (below), so that a piped run is reproducible.
+        if let Some(rx) = input.as_ref().filter(|_| interactive) {
             while let Ok(msg) = rx.try_recv() {
                 match msg {
                     Some(bytes) => {
@@ -420,8 +422,8 @@ fn run(args: RunArgs) -> Result<i32> {
                 break EXIT_UNMET;
             }
             StopReason::Asleep { pc } => {
-                // Typed input can still wake a guest waiting for its UART.
-                if input_open && (interactive || args.realtime) {
+                // Input can still wake a guest waiting for its UART.
+                if input_open {
                     if let Some(rx) = &input {
                         match rx.recv() {
                             Ok(Some(bytes)) => {

@@ -56,7 +56,12 @@ fn context_switch_matches_qemu() {
 
 #[test]
 fn fpu_context_matches_qemu() {
-    same_as_qemu("mps2-an386", "mps2-an386", "fpu-context", "fpu-context: done");
+    same_as_qemu(
+        "mps2-an386",
+        "mps2-an386",
+        "fpu-context",
+        "fpu-context: done",
+    );
 }
 
 #[test]
@@ -301,7 +306,14 @@ fn cortex_m7_board_runs_as_a_true_m7() {
         .replacen("name = \"mps2-an386\"", "name = \"m7-board\"", 1)
         .replace("\"cortex-m4\"", "\"cortex-m7\"");
     let f = temp_file("m7.toml", m7.as_bytes());
-    let r = ensemble(&["run", "--board", &f, "--image", &image("hello-an386"), "--no-input"]);
+    let r = ensemble(&[
+        "run",
+        "--board",
+        &f,
+        "--image",
+        &image("hello-an386"),
+        "--no-input",
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("CPUID 0x411fc272"), "{}", r.stdout);
 }
@@ -322,7 +334,10 @@ fn exception_trace_has_virtual_timestamps() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let text = std::fs::read_to_string(&trace).unwrap();
     assert!(text.contains("exc: enter 25 (IRQ9)"), "{text}");
-    assert!(text.contains("return from 25 (IRQ9) via 0xfffffff9"), "{text}");
+    assert!(
+        text.contains("return from 25 (IRQ9) via 0xfffffff9"),
+        "{text}"
+    );
     // Nested: IRQ8 entered from inside IRQ9's handler returns to handler mode.
     assert!(text.contains("via 0xfffffff1"), "{text}");
     // Timestamps never go backwards.
@@ -332,4 +347,33 @@ fn exception_trace_has_virtual_timestamps() {
         .collect();
     assert!(times.len() > 20);
     assert!(times.windows(2).all(|w| w[0] <= w[1]));
+}
+
+#[test]
+fn stdin_reaches_the_console_uart_receiver() {
+    for (board, img) in [
+        ("mps2-an385", "uart-echo-an385"),
+        ("sensor-node", "uart-echo-sensor-node"),
+    ] {
+        let img = image(img);
+        let args = [
+            "run",
+            "--board",
+            board,
+            "--image",
+            &img,
+            "--expect",
+            "done after 3 lines",
+        ];
+        let r = ensemble_with_input(&args, b"hello\nworld\nquit\n");
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(
+            r.stdout
+                .contains("echo 1: HELLO\necho 2: WORLD\necho 3: QUIT\n"),
+            "{}",
+            r.stdout
+        );
+        let again = ensemble_with_input(&args, b"hello\nworld\nquit\n");
+        assert_eq!(r.stdout, again.stdout);
+    }
 }

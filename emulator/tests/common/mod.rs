@@ -140,3 +140,22 @@ pub fn temp_file(name: &str, data: &[u8]) -> String {
     std::fs::write(&p, data).unwrap();
     p.to_string_lossy().into_owned()
 }
+
+/// Run `ensemble` with `input` piped to its stdin.
+pub fn ensemble_with_input(args: &[&str], input: &[u8]) -> Run {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ensemble"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run ensemble");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}

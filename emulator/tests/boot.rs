@@ -369,6 +369,7 @@ fn stdin_reaches_the_console_uart_receiver() {
         assert_eq!(r.code, 0, "{}", r.stderr);
         assert!(
             r.stdout
+                .replace("\r\n", "\n")
                 .contains("echo 1: HELLO\necho 2: WORLD\necho 3: QUIT\n"),
             "{}",
             r.stdout

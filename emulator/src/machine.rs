@@ -695,13 +695,16 @@ impl Machine {
         }
     }
 
-    /// A block that branches to itself changes nothing until an interrupt:
-    /// sleep like WFI, or report a dead guest stuck in a fault handler.
+    /// A two-byte block that ran twice in a row is a branch to itself (`b .`,
+    /// or a conditional one whose flags cannot change): nothing changes
+    /// until an interrupt, so sleep like WFI, or report a dead guest stuck
+    /// in a fault handler. `pop {pc}` is the one such block that does
+    /// change state (SP), so it keeps running.
     fn spin(&mut self, pc: u32) -> Option<StopReason> {
         let mut insn = [0u8; 2];
-        let is_self_branch =
-            self.uc.mem_read(pc as u64, &mut insn).is_ok() && u16::from_le_bytes(insn) == 0xe7fe;
-        if !is_self_branch {
+        let is_pop_pc = self.uc.mem_read(pc as u64, &mut insn).is_err()
+            || u16::from_le_bytes(insn) & 0xff00 == 0xbd00;
+        if is_pop_pc {
             return None;
         }
         let current = self.uc.get_data().scs.current;

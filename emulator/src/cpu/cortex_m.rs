@@ -284,6 +284,11 @@ pub fn exception_return(uc: &mut Unicorn<'_, Hw>, exc_return: u32) -> Result<Ret
     let new_sp = frame + frame_size + if xpsr & XPSR_ALIGN != 0 { 4 } else { 0 };
 
     uc.get_data_mut().scs.complete(returning);
+    // Every exception return but NMI's clears FAULTMASK (B1.4.3); done
+    // while still privileged in handler mode.
+    if returning != EXC_NMI {
+        wr(uc, R::FAULTMASK, 0);
+    }
     let ipsr = if to_thread { 0 } else { xpsr & 0x1ff };
     let mut control = mode.control & !(CONTROL_SPSEL | CONTROL_FPCA);
     if on_psp {

@@ -78,6 +78,22 @@ pub trait Device: Send {
     /// Set the level of a named external input (a button, a switch).
     /// Devices without inputs ignore it.
     fn set_input(&mut self, _name: &str, _level: u32) {}
+
+    /// Frames a network interface transmitted since the last call, in
+    /// order. Empty for devices that are not network interfaces.
+    fn take_frames(&mut self) -> Vec<Vec<u8>> {
+        Vec::new()
+    }
+
+    /// A frame arriving from the network at `now`. Returns false when the
+    /// device dropped it (receiver disabled, FIFO full, filtered out), as
+    /// the hardware would.
+    fn receive_frame(&mut self, _frame: &[u8], _now: Ticks) -> bool {
+        false
+    }
+
+    /// The network link went up or down (cable, partition).
+    fn set_link(&mut self, _up: bool) {}
 }
 
 /// Combine a sub-word write into a 32-bit register value, as a bus with byte

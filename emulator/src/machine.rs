@@ -47,7 +47,7 @@ impl From<unicorn_engine::uc_error> for MachineError {
 }
 
 /// Why the CPU stopped, as the CPU layer reports it to the loop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum CpuExit {
     /// A deadline or a device needs attention; nothing for the CPU to do.
     Service,
@@ -59,6 +59,11 @@ enum CpuExit {
     Invalid,
     /// An access to an address with nothing mapped, or a write to ROM.
     BusError { addr: u64, fetch: bool },
+    /// UDIV/SDIV by zero with CCR.DIV_0_TRP set, before it executes.
+    DivByZero,
+    /// An unaligned access with CCR.UNALIGN_TRP set; for a store, the bytes
+    /// it overwrote, to be put back so the faulting store has no effect.
+    Unaligned { undo: Option<(u64, Vec<u8>)> },
 }
 
 /// Why `Machine::run` returned.
@@ -108,6 +113,10 @@ pub struct Hw {
     last_block: u64,
     pub trace: Trace,
     unimplemented: Vec<(String, u64, bool)>,
+    /// Hooks for the CCR traps, added the first time a guest enables them
+    /// so that guests which do not pay nothing.
+    div_trap_hooked: bool,
+    unaligned_trap_hooked: bool,
 }
 
 impl Hw {
@@ -186,6 +195,8 @@ impl Machine {
             stopping: false,
             exit: None,
             last_block: u64::MAX,
+            div_trap_hooked: false,
+            unaligned_trap_hooked: false,
             trace,
             unimplemented: board
                 .unimplemented
@@ -639,6 +650,7 @@ impl Machine {
                 }
             }
 
+            self.arm_ccr_traps();
             let hw = self.uc.get_data_mut();
             hw.stop_at = deadline.unwrap_or(until).min(until);
             hw.stopping = false;
@@ -651,6 +663,83 @@ impl Machine {
                 return stop;
             }
         }
+    }
+
+    /// CCR.DIV_0_TRP and CCR.UNALIGN_TRP are not implemented by the engine.
+    /// Once a guest enables one, hook what it needs: every UDIV/SDIV in
+    /// memory (so other code runs unhooked), or every data access.
+    fn arm_ccr_traps(&mut self) {
+        let hw = self.uc.get_data();
+        let ccr = hw.scs.ccr();
+        let mut changed = false;
+        if ccr & CCR_DIV_0_TRP != 0 && !hw.div_trap_hooked {
+            for addr in self.divide_instructions() {
+                let _ = self.uc.add_code_hook(addr, addr, |uc, addr, _size| {
+                    if uc.get_data().scs.ccr() & CCR_DIV_0_TRP == 0 {
+                        return;
+                    }
+                    let mut insn = [0u8; 4];
+                    if uc.mem_read(addr, &mut insn).is_err() {
+                        return;
+                    }
+                    let rm = (insn[2] & 0xf) as usize;
+                    if rm < 13 && uc.reg_read(gp_reg(rm)).unwrap_or(1) == 0 {
+                        Hw::request_stop(uc, CpuExit::DivByZero);
+                    }
+                });
+            }
+            self.uc.get_data_mut().div_trap_hooked = true;
+            changed = true;
+        }
+        let hw = self.uc.get_data();
+        if ccr & CCR_UNALIGN_TRP != 0 && !hw.unaligned_trap_hooked {
+            let _ = self.uc.add_mem_hook(
+                HookType::MEM_READ | HookType::MEM_WRITE,
+                1,
+                0,
+                |uc, kind, addr, size, _value| {
+                    let hw = uc.get_data();
+                    if hw.stopping
+                        || hw.scs.ccr() & CCR_UNALIGN_TRP == 0
+                        || size <= 1
+                        || addr % size as u64 == 0
+                    {
+                        return true;
+                    }
+                    let undo = (kind == MemType::WRITE)
+                        .then(|| uc.mem_read_as_vec(addr, size).ok().map(|b| (addr, b)))
+                        .flatten();
+                    Hw::request_stop(uc, CpuExit::Unaligned { undo });
+                    true
+                },
+            );
+            self.uc.get_data_mut().unaligned_trap_hooked = true;
+            changed = true;
+        }
+        if changed {
+            // Hooks apply to code translated from now on.
+            let _ = self.uc.ctl_flush_tb();
+            let _ = self.uc.ctl_flush_tlb();
+        }
+    }
+
+    /// Addresses of every T32 UDIV/SDIV encoding in RAM and ROM (data that
+    /// happens to look like one only gets a hook that never runs).
+    fn divide_instructions(&self) -> Vec<u64> {
+        let mut found = Vec::new();
+        for (m, buf) in self.board.memory.iter().zip(&self.memory) {
+            for i in (0..buf.len().saturating_sub(3)).step_by(2) {
+                let hw1 = u16::from_le_bytes([buf[i], buf[i + 1]]);
+                let hw2 = u16::from_le_bytes([buf[i + 2], buf[i + 3]]);
+                let div = matches!(hw1 & 0xfff0, 0xfb90 | 0xfbb0) && hw2 & 0xf0f0 == 0xf0f0;
+                if div {
+                    for base in std::iter::once(m.base).chain(m.aliases.iter().copied()) {
+                        found.push(base + i as u64);
+                    }
+                }
+            }
+        }
+        found
     }
 
     fn handle_exit(
@@ -673,6 +762,15 @@ impl Machine {
             Some(CpuExit::Spin) => self.spin(pc),
             Some(CpuExit::Exception(intno)) => self.cpu_exception(intno, pc),
             Some(CpuExit::Invalid) => self.invalid_instruction(pc),
+            Some(CpuExit::DivByZero) => {
+                self.fault(EXC_USAGEFAULT, CFSR_DIVBYZERO, pc, "division by zero")
+            }
+            Some(CpuExit::Unaligned { undo }) => {
+                if let Some((addr, bytes)) = undo {
+                    let _ = self.uc.mem_write(addr, &bytes);
+                }
+                self.fault(EXC_USAGEFAULT, CFSR_UNALIGNED, pc, "unaligned access")
+            }
             Some(CpuExit::BusError { addr, fetch }) => {
                 let hw = self.uc.get_data_mut();
                 if fetch {
@@ -803,6 +901,25 @@ impl Machine {
         }
         self.fault(EXC_USAGEFAULT, CFSR_UNDEFINSTR, pc, "undefined instruction")
     }
+}
+
+fn gp_reg(n: usize) -> R {
+    const REGS: [R; 13] = [
+        R::R0,
+        R::R1,
+        R::R2,
+        R::R3,
+        R::R4,
+        R::R5,
+        R::R6,
+        R::R7,
+        R::R8,
+        R::R9,
+        R::R10,
+        R::R11,
+        R::R12,
+    ];
+    REGS[n]
 }
 
 pub fn exception_name(e: usize) -> String {

@@ -65,6 +65,33 @@ fn fpu_context_matches_qemu() {
 }
 
 #[test]
+fn faults_match_qemu() {
+    // Undefined instruction, bus errors, escalation, DIV_0_TRP,
+    // UNALIGN_TRP, INVSTATE and execute-never, each reported by the
+    // guest's own handler from the fault status registers.
+    same_as_qemu("mps2-an385", "mps2-an385", "faults", "faults: done");
+}
+
+#[test]
+fn wfi_idle_matches_qemu_and_fast_forwards() {
+    same_as_qemu("mps2-an385", "mps2-an385", "wfi-idle", "wfi-idle: done");
+    let r = ensemble(&[
+        "run",
+        "--image",
+        &image("wfi-idle"),
+        "--no-input",
+        "--stats",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // Five seconds of SysTick at 100 Hz passed in virtual time.
+    assert!(
+        r.stderr.contains("asleep with no wake-up source at t=5.0"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
 fn sensor_node_boots_from_flash() {
     let r = boot("sensor-node", "hello-sensor-node");
     assert_eq!(r.code, 0, "{}", r.stderr);

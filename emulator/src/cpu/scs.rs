@@ -54,6 +54,9 @@ const AIRCR_VECTKEY: u32 = 0x05fa;
 const AIRCR_SYSRESETREQ: u32 = 1 << 2;
 
 const CCR_STKALIGN: u32 = 1 << 9;
+pub const CCR_UNALIGN_TRP: u32 = 1 << 3;
+pub const CCR_DIV_0_TRP: u32 = 1 << 4;
+pub const CFSR_DIVBYZERO: u32 = 1 << 25;
 
 const FPCCR_ASPEN: u32 = 1 << 31;
 const FPCCR_LSPEN: u32 = 1 << 30;
@@ -452,6 +455,10 @@ impl Scs {
 
     pub fn stack_align8(&self) -> bool {
         self.ccr & CCR_STKALIGN != 0
+    }
+
+    pub fn ccr(&self) -> u32 {
+        self.ccr
     }
 
     pub fn sleep_on_exit(&self) -> bool {

@@ -464,8 +464,8 @@ impl Board {
             num_irq: self.nvic_irqs,
             prio_bits: self.nvic_priority_bits,
             systick_ref_div: ref_div,
-            // TENMS: reference ticks in 10 ms.
-            systick_calib: (self.systick_ref_hz / 100) as u32 & 0x00ff_ffff,
+            // TENMS is the reload value for 10 ms: reference ticks - 1.
+            systick_calib: ((self.systick_ref_hz / 100).saturating_sub(1)) as u32 & 0x00ff_ffff,
             id_regs,
         }
     }

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Builds every guest test image under images/src/ into images/build/ as
+# Builds the guest test images under images/src/ into images/build/ as
 # <image>.elf and <image>.bin, or <image>-<board>.elf/.bin when one source
-# is built for several boards. With arguments, builds only the images named. Safe to run repeatedly from any directory:
-# the build is reproducible, and an output is only replaced when its bytes
-# change, so timestamps stay put when nothing changed.
+# is built for several boards. With arguments, builds only the images named.
+# Safe to run repeatedly from any directory: the build is reproducible, and
+# an output is only replaced when its bytes change, so timestamps stay put
+# when nothing changed. Exits non-zero on any failure.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Work from ROOT with relative source names, so that the debug info is the
+# same wherever the script is started from.
+cd "$ROOT"
 IMAGES_DIR="$ROOT/images"
 OUT="$IMAGES_DIR/build"
 CROSS="${CROSS:-arm-none-eabi-}"
@@ -34,9 +38,9 @@ COMMON_FLAGS=(
   # Keep GCC from turning copy/clear loops into memcpy/memset calls (the
   # run-time's own memset would otherwise call itself).
   -fno-tree-loop-distribute-patterns
-  -ffunction-sections -fdata-sections -Wl,--gc-sections
+  -ffunction-sections -fdata-sections -Wl,--gc-sections -Wl,--fatal-warnings
   # Reproducible debug info: no absolute paths of this checkout.
-  "-ffile-prefix-map=$ROOT=."
+  "-ffile-prefix-map=$ROOT=." "-Wa,--debug-prefix-map,$ROOT=."
   -I "$IMAGES_DIR/include" -L "$IMAGES_DIR/ld"
 )
 
@@ -65,19 +69,27 @@ done
 for entry in "${IMAGES[@]}"; do
   read -r name boards <<<"$entry"
   if (($#)) && ! printf '%s\n' "$@" | grep -qx "$name"; then continue; fi
-  src_dir="$IMAGES_DIR/src/$name"
   shopt -s nullglob
-  sources=("$IMAGES_DIR"/lib/*.c "$src_dir"/*.c "$src_dir"/*.S)
+  sources=(images/lib/*.c "images/src/$name"/*.c "images/src/$name"/*.S)
   shopt -u nullglob
-  [ -f "$src_dir/main.c" ] || { echo "build-images: $src_dir/main.c missing" >&2; exit 1; }
+  [ -f "images/src/$name/main.c" ] || { echo "build-images: images/src/$name/main.c missing" >&2; exit 1; }
 
   read -ra board_list <<<"$boards"
   for board in "${board_list[@]}"; do
     if ((${#board_list[@]} > 1)); then out="$name-$board"; else out="$name"; fi
-    read -ra flags <<<"$(board_flags "$board")"
-    # Compile from ROOT so that the file names recorded in the ELF are
-    # relative and identical wherever the script is started from.
-    (cd "$ROOT" && "$CC" "${COMMON_FLAGS[@]}" "${flags[@]}" -o "$TMP/$out.elf" "${sources[@]}" -lgcc)
+    flag_string="$(board_flags "$board")"
+    read -ra flags <<<"$flag_string"
+    # One object per source, with a stable name: an assembler source has no
+    # .file directive, so the linker names its symbol-table FILE entry after
+    # the object, which would otherwise be a random temporary file.
+    objs=()
+    mkdir -p "$TMP/$out"
+    for src in "${sources[@]}"; do
+      obj="$TMP/$out/$(basename "$(dirname "$src")")-$(basename "$src").o"
+      "$CC" "${COMMON_FLAGS[@]}" "${flags[@]}" -c -o "$obj" "$src"
+      objs+=("$obj")
+    done
+    "$CC" "${COMMON_FLAGS[@]}" "${flags[@]}" -o "$TMP/$out.elf" "${objs[@]}" -lgcc
     "$OBJCOPY" -O binary "$TMP/$out.elf" "$TMP/$out.bin"
     install_if_changed "$TMP/$out.elf" "$OUT/$out.elf"
     install_if_changed "$TMP/$out.bin" "$OUT/$out.bin"

@@ -4,8 +4,8 @@
  * Built with -fno-tree-loop-distribute-patterns, so these loops are not
  * themselves turned back into calls to memset/memcpy.
  */
-#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 void *memcpy(void *dst, const void *src, size_t n)
 {

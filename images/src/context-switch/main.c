@@ -22,6 +22,7 @@
 #include "board.h"
 #include "console.h"
 #include "cortex_m.h"
+#include "runtime.h"
 
 #define STEPS 3
 #define STACK_WORDS 256
@@ -57,6 +58,9 @@ static uint64_t stacks[NTHREADS][STACK_WORDS / 2];  /* uint64_t: 8-byte aligned 
 /* switch.S */
 void sched_run(void);
 unsigned wait_turn(volatile unsigned *turn, unsigned me, unsigned seed);
+/* called from switch.S */
+struct thread *sched_pick(void);
+void svc_dispatch(uint32_t *frame);
 
 #define SVC(n) __asm volatile("svc %0" ::"i"(n) : "memory")
 
@@ -203,10 +207,14 @@ void svc_dispatch(uint32_t *frame)
     }
 }
 
+/* Preempt threads only: main() must not be switched away from before
+ * sched_run() has saved its registers, nor after the threads are done. */
 void SysTick_Handler(void)
 {
-    tick_switches++;
-    SCB->icsr = ICSR_PENDSVSET;
+    if (sched_current) {
+        tick_switches++;
+        SCB->icsr = ICSR_PENDSVSET;
+    }
 }
 
 int main(void)

@@ -20,6 +20,7 @@
 #include "board.h"
 #include "console.h"
 #include "cortex_m.h"
+#include "runtime.h"
 
 #define IRQ_FP_TEST 30
 #define STEPS 3
@@ -34,6 +35,9 @@ void fp_irq_roundtrip(const uint32_t in[33], uint32_t out[34], unsigned irq, int
 uint32_t fp_clobber_low(const uint32_t vals[16]);
 void sched_run(void);
 void fp_wait_turn(const uint32_t in[33], uint32_t out[33], volatile unsigned *turn, unsigned me);
+/* called from fpu.S */
+void fp_irq_body(uint32_t exc_return, const uint32_t *frame, uint32_t fpccr, uint32_t control);
+struct fp_thread *sched_pick(void);
 
 static uint32_t float_bits(float f)
 {
@@ -146,8 +150,11 @@ static void fp_interrupt_case(const char *title, int clear_fpca)
 struct fp_thread {
     uint32_t sp;              /* saved PSP (asm: offset 0) */
     const char *name;
-    int alive;
-    uint32_t last_exc_return; /* EXC_RETURN when last switched out */
+    /* Written by the thread just before it pends PendSV, read in PendSV:
+     * volatile, so the write cannot sink past the ICSR store. */
+    volatile int alive;
+    volatile int yielding;    /* set by yield(), consumed by sched_pick() */
+    uint32_t yield_exc_return;/* EXC_RETURN when it last yielded */
     unsigned fp_errors;       /* registers or FPSCR changed across a spin */
 };
 
@@ -159,8 +166,15 @@ uint32_t sched_main_exc_return;          /* main()'s EXC_RETURN (fpu.S) */
 static volatile unsigned turn;
 static uint64_t stacks[NTHREADS][128];   /* uint64_t: 8-byte aligned */
 
-static void yield(void)
+/*
+ * Give up the CPU. The EXC_RETURN of this switch-out is recorded: unlike
+ * that of a SysTick preemption, it is taken at a fixed point in the
+ * thread. (If SysTick gets in first, between setting the flag and the
+ * PENDSVSET, its switch-out is recorded instead, with the same FP state.)
+ */
+static void yield(struct fp_thread *t)
 {
+    t->yielding = 1;
     SCB->icsr = ICSR_PENDSVSET;
     cpu_barrier();
 }
@@ -190,15 +204,15 @@ static void thread_x(void)
                    2 + step, (unsigned)float_bits(x),
                    (unsigned)float_bits(third_num / third_den));
         turn = THREAD_Y;
-        yield();
+        yield(t);
     }
 }
 
 /*
- * Y: rounds towards zero and never yields once it uses the FPU, so only
- * SysTick can switch it out, always in the middle of fp_wait_turn() with
- * its FP registers live. Before that, it yields once without having
- * touched the FPU, to show the basic frame of a thread without FP context.
+ * Y: rounds towards zero and does not yield while it runs its steps, so
+ * only SysTick switches it out, in the middle of fp_wait_turn() with its FP
+ * registers live. Around the steps it yields once before it has touched
+ * the FPU (basic frame) and once after (extended frame).
  */
 __attribute__((noinline)) static void thread_y_fp(struct fp_thread *t)
 {
@@ -207,10 +221,9 @@ __attribute__((noinline)) static void thread_y_fp(struct fp_thread *t)
         float sum = 0.0f;
         for (unsigned k = 1; k <= 10 * (step + 1); k++)
             sum += 1.0f / (float)(k * k);
-        con_printf("Y: step %u: sum 1/k^2, k<=%u = 0x%08x, 1/3 = 0x%08x (round to zero), "
-                   "last switched out with EXC_RETURN=0x%08x\n",
+        con_printf("Y: step %u: sum 1/k^2, k<=%u = 0x%08x, 1/3 = 0x%08x (round to zero)\n",
                    step, 10 * (step + 1), (unsigned)float_bits(sum),
-                   (unsigned)float_bits(third_num / third_den), (unsigned)t->last_exc_return);
+                   (unsigned)float_bits(third_num / third_den));
         turn = THREAD_X;
     }
 }
@@ -219,16 +232,21 @@ static void thread_y(void)
 {
     struct fp_thread *t = &threads[THREAD_Y];
 
-    yield();
-    con_printf("Y: before using the FPU: CONTROL.FPCA=%u, switched out with EXC_RETURN=0x%08x\n",
-               (unsigned)((get_control() & CONTROL_FPCA) >> 2), (unsigned)t->last_exc_return);
+    yield(t);
+    con_printf("Y: before using the FPU: CONTROL.FPCA=%u, yielded with EXC_RETURN=0x%08x\n",
+               (unsigned)((get_control() & CONTROL_FPCA) >> 2), (unsigned)t->yield_exc_return);
     thread_y_fp(t);
+    yield(t);
+    con_printf("Y: after using the FPU: CONTROL.FPCA=%u, yielded with EXC_RETURN=0x%08x\n",
+               (unsigned)((get_control() & CONTROL_FPCA) >> 2), (unsigned)t->yield_exc_return);
 }
 
 static void thread_exit(void)
 {
-    sched_current->alive = 0;
-    yield();
+    struct fp_thread *t = sched_current;
+
+    t->alive = 0;
+    yield(t);
     for (;;)
         ;   /* not reached */
 }
@@ -261,8 +279,10 @@ struct fp_thread *sched_pick(void)
 {
     struct fp_thread *cur = sched_current;
 
-    if (cur)
-        cur->last_exc_return = ((const uint32_t *)cur->sp)[8];
+    if (cur && cur->yielding) {
+        cur->yield_exc_return = ((const uint32_t *)cur->sp)[8];
+        cur->yielding = 0;
+    }
 
     unsigned start = cur ? (unsigned)(cur - threads) + 1 : 0;
     for (unsigned i = 0; i < NTHREADS; i++) {
@@ -276,9 +296,12 @@ struct fp_thread *sched_pick(void)
     return 0;
 }
 
+/* Preempt threads only: main() must not be switched away from before
+ * sched_run() has saved its registers. */
 void SysTick_Handler(void)
 {
-    SCB->icsr = ICSR_PENDSVSET;
+    if (sched_current)
+        SCB->icsr = ICSR_PENDSVSET;
 }
 
 static void fp_threads(void)

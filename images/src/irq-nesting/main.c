@@ -18,6 +18,7 @@
 #include "board.h"
 #include "console.h"
 #include "cortex_m.h"
+#include "runtime.h"
 
 /* Software-triggered interrupts: lines that no device on the board drives. */
 #define IRQ_SOFT_A 28
@@ -35,8 +36,8 @@ static volatile uint32_t done;          /* bit n: handler for IRQ n finished */
 static volatile unsigned systick_calls;
 static volatile unsigned pendsv_calls;
 
-/* Which scenario is running: handlers that serve several scenarios
- * (SysTick, PendSV, IRQ_SOFT_D) act on it. */
+/* Which scenario is running: SysTick, PendSV and the software-triggered
+ * handlers serve several scenarios and act on it. */
 static volatile enum {
     PHASE_PREEMPT,
     PHASE_GROUPING,
@@ -59,7 +60,7 @@ static void indent(void)
 /*
  * One line per handler entry: who we are, and where ICSR says we are.
  * VECTPENDING is shown only in the tail-chaining scenario: elsewhere it
- * would name an exception masked by BASEPRI, which QEMU reports but the
+ * could name an exception masked by BASEPRI, which QEMU reports but the
  * Cortex-M3/M4 documentation says is excluded.
  */
 static void report_entry(const char *name)

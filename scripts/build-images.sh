@@ -28,6 +28,7 @@ IMAGES=(
   "cpu-bound      an385 sensor-node"
   "idle-bench     an385"
   "uart-echo      an385 sensor-node"
+  "sleep-on-exit  an385"
 )
 
 command -v "$CC" >/dev/null || { echo "build-images: $CC not found (run scripts/setup.sh)" >&2; exit 1; }

@@ -308,6 +308,7 @@ impl Machine {
         };
         m.outputs = vec![Vec::new(); m.uc.get_data().slots.len()];
         m.load_image()?;
+        m.hook_sev()?;
         m.reset_cpu();
         Ok(m)
     }
@@ -723,16 +724,16 @@ impl Machine {
         }
     }
 
-    /// Addresses of every T32 UDIV/SDIV encoding in RAM and ROM (data that
-    /// happens to look like one only gets a hook that never runs).
-    fn divide_instructions(&self) -> Vec<u64> {
+    /// Addresses in RAM and ROM (and their aliases) of every instruction
+    /// that `is_match(first halfword, next halfword)` accepts. Data that
+    /// happens to match only gets a hook that never runs.
+    fn find_instructions(&self, is_match: impl Fn(u16, u16) -> bool) -> Vec<u64> {
         let mut found = Vec::new();
         for (m, buf) in self.board.memory.iter().zip(&self.memory) {
             for i in (0..buf.len().saturating_sub(3)).step_by(2) {
                 let hw1 = u16::from_le_bytes([buf[i], buf[i + 1]]);
                 let hw2 = u16::from_le_bytes([buf[i + 2], buf[i + 3]]);
-                let div = matches!(hw1 & 0xfff0, 0xfb90 | 0xfbb0) && hw2 & 0xf0f0 == 0xf0f0;
-                if div {
+                if is_match(hw1, hw2) {
                     for base in std::iter::once(m.base).chain(m.aliases.iter().copied()) {
                         found.push(base + i as u64);
                     }
@@ -740,6 +741,25 @@ impl Machine {
             }
         }
         found
+    }
+
+    fn divide_instructions(&self) -> Vec<u64> {
+        self.find_instructions(|hw1, hw2| {
+            matches!(hw1 & 0xfff0, 0xfb90 | 0xfbb0) && hw2 & 0xf0f0 == 0xf0f0
+        })
+    }
+
+    /// SEV is a no-op in the engine; it sets the event register that WFE
+    /// waits on, so hook the SEV instructions of the loaded image.
+    fn hook_sev(&mut self) -> Result<(), MachineError> {
+        let sevs =
+            self.find_instructions(|hw1, hw2| hw1 == 0xbf40 || (hw1, hw2) == (0xf3af, 0x8004));
+        for addr in sevs {
+            self.uc.add_code_hook(addr, addr, |uc, _addr, _size| {
+                uc.get_data_mut().event_register = true;
+            })?;
+        }
+        Ok(())
     }
 
     fn handle_exit(

@@ -432,3 +432,42 @@ fn unimplemented_regions_read_zero_and_warn_once() {
         r.stderr
     );
 }
+
+#[test]
+fn sleep_on_exit_and_wfe_follow_the_architecture() {
+    // QEMU ignores SCR.SLEEPONEXIT (its thread resumes after the first
+    // tick), so this checks the ARMv7-M behaviour (B1.5.18) directly.
+    let r = boot("mps2-an385", "sleep-on-exit");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = r.stdout.replace("\r\n", "\n");
+    for n in 1..=5 {
+        assert!(
+            out.contains(&format!("SysTick {n}, thread ran 0 times since arming")),
+            "{out}"
+        );
+    }
+    assert!(
+        out.contains("thread resumed after 5 ticks, having run 1 time(s)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("returned at once (twice)\nsleep-on-exit: done"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_fault_in_the_hardfault_handler_is_a_lockup() {
+    let mut fw = jump_to_nowhere();
+    // HardFault handler at 0x48 becomes `udf #0`: a fault at priority -1.
+    fw[0x48..0x4a].copy_from_slice(&[0x00, 0xde]);
+    let f = temp_file("lockup.bin", &fw);
+    let r = ensemble(&["run", "--image", &format!("{f}@0"), "--no-input"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("lockup: undefined instruction"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("faulting pc=0x00000048"), "{}", r.stderr);
+}

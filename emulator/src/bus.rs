@@ -17,6 +17,8 @@ pub struct Slot {
     pub irqs: Vec<IrqTarget>,
     /// Bytes waiting to enter the device (a UART receiver that was full).
     pub input: VecDeque<u8>,
+    /// Network frames due to arrive at the device, in time order.
+    pub arrivals: VecDeque<(Ticks, Vec<u8>)>,
     seen_irq: u32,
     seen_deadline: Option<Ticks>,
 }
@@ -28,6 +30,7 @@ impl Slot {
             dev,
             irqs: spec.irqs.clone(),
             input: VecDeque::new(),
+            arrivals: VecDeque::new(),
             seen_irq: 0,
             seen_deadline: None,
         }
@@ -36,6 +39,12 @@ impl Slot {
     /// Did the interrupt lines or the deadline change since `snapshot`?
     pub fn changed(&self) -> bool {
         self.dev.irq_lines() != self.seen_irq || self.dev.next_deadline() != self.seen_deadline
+    }
+
+    /// Queue a frame to arrive at `at`, after any due no later than it.
+    pub fn schedule_arrival(&mut self, at: Ticks, frame: Vec<u8>) {
+        let pos = self.arrivals.partition_point(|(t, _)| *t <= at);
+        self.arrivals.insert(pos, (at, frame));
     }
 
     pub fn has_input(&self) -> bool {

@@ -6,5 +6,6 @@ pub mod cli;
 pub mod cpu;
 pub mod loader;
 pub mod machine;
+pub mod net;
 pub mod time;
 pub mod trace;

@@ -173,6 +173,8 @@ pub struct Machine {
     memory: Vec<Box<[u8]>>,
     sleeping: bool,
     outputs: Vec<Vec<u8>>,
+    /// Frames sent by network devices: (time sent, device, bytes).
+    frames: Vec<(Ticks, String, Vec<u8>)>,
 }
 
 impl Machine {
@@ -305,6 +307,7 @@ impl Machine {
             memory,
             sleeping: false,
             outputs: Vec::new(),
+            frames: Vec::new(),
         };
         m.outputs = vec![Vec::new(); m.uc.get_data().slots.len()];
         m.load_image()?;
@@ -503,9 +506,17 @@ impl Machine {
                 let n = slot.dev.push_input(&bytes, now);
                 slot.input.drain(..n);
             }
+            while slot.arrivals.front().is_some_and(|(t, _)| *t <= now) {
+                let (_, frame) = slot.arrivals.pop_front().expect("checked above");
+                slot.dev.receive_frame(&frame, now);
+            }
             let out = slot.dev.take_output();
             if !out.is_empty() {
                 self.outputs[i].extend_from_slice(&out);
+                output = true;
+            }
+            for frame in slot.dev.take_frames() {
+                self.frames.push((now, slot.name.clone(), frame));
                 output = true;
             }
             let lines = slot.dev.irq_lines();
@@ -549,8 +560,59 @@ impl Machine {
         hw.slots
             .iter()
             .filter_map(|s| s.dev.next_deadline())
+            .chain(
+                hw.slots
+                    .iter()
+                    .filter_map(|s| s.arrivals.front().map(|a| a.0)),
+            )
             .chain(hw.scs.next_deadline(now))
             .min()
+    }
+
+    /// Frames network devices sent since the last call: (time, device, bytes).
+    pub fn take_frames(&mut self) -> Vec<(Ticks, String, Vec<u8>)> {
+        std::mem::take(&mut self.frames)
+    }
+
+    /// Have `frame` arrive at network device `name` at time `at` (not
+    /// before the present). Returns false when there is no such device.
+    pub fn deliver_frame(&mut self, name: &str, at: Ticks, frame: Vec<u8>) -> bool {
+        let hw = self.uc.get_data_mut();
+        let at = at.max(hw.now);
+        match hw.slots.iter_mut().find(|s| s.name == name) {
+            Some(s) => {
+                s.schedule_arrival(at, frame);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Cable plugged or pulled on network device `name`.
+    pub fn set_link(&mut self, name: &str, up: bool) {
+        let hw = self.uc.get_data_mut();
+        if let Some(s) = hw.slots.iter_mut().find(|s| s.name == name) {
+            s.dev.set_link(up);
+            hw.attention = true;
+        }
+    }
+
+    /// A guest that is asleep with nothing armed can only be woken from
+    /// outside (a frame, input): let its time pass to `t` meanwhile.
+    pub fn idle_until(&mut self, t: Ticks) {
+        let hw = self.uc.get_data_mut();
+        hw.now = hw.now.max(t);
+    }
+
+    /// Names of devices of a given kind ("lan9118", "cmsdk-uart").
+    pub fn devices_of_kind(&self, kind: &str) -> Vec<String> {
+        self.uc
+            .get_data()
+            .slots
+            .iter()
+            .filter(|s| s.dev.kind() == kind)
+            .map(|s| s.name.clone())
+            .collect()
     }
 
     fn crash(&mut self, reason: String, fault_pc: Option<u32>) -> StopReason {

@@ -1,0 +1,205 @@
+//! A wired Ethernet switch: one port per member device, per-port link
+//! state, latency, jitter, bandwidth (serialisation delay), loss and MTU,
+//! MAC learning with flooding of unknown and group destinations, and
+//! partitions (groups of ports that cannot reach each other).
+
+use std::collections::BTreeMap;
+
+use super::{Delivery, Rng};
+
+#[derive(Debug, Clone)]
+pub struct LinkParams {
+    pub latency_ns: u64,
+    pub jitter_ns: u64,
+    /// Bits per second; 0 for no serialisation delay.
+    pub bandwidth_bps: u64,
+    /// Probability in [0, 1] that a frame is lost on its way to one port.
+    pub loss: f64,
+    /// Largest frame (Ethernet header included, no FCS) that is carried.
+    pub mtu: usize,
+}
+
+impl Default for LinkParams {
+    fn default() -> Self {
+        LinkParams {
+            latency_ns: 1_000_000,
+            jitter_ns: 0,
+            bandwidth_bps: 100_000_000,
+            loss: 0.0,
+            mtu: 1514,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Switch {
+    pub params: LinkParams,
+    link_up: Vec<bool>,
+    /// Partition group of each port; ports reach only their own group.
+    group: Vec<usize>,
+    /// Learnt MAC address -> port.
+    table: BTreeMap<[u8; 6], usize>,
+    /// When each port's transmitter is free again (serialisation).
+    busy_until: Vec<u64>,
+    /// When the last frame to each port arrives, so that jitter never
+    /// reorders frames on one link.
+    last_arrival: Vec<u64>,
+    rng: Rng,
+    pub dropped: u64,
+}
+
+impl Switch {
+    pub fn new(ports: usize, params: LinkParams, seed: u64) -> Switch {
+        Switch {
+            params,
+            link_up: vec![true; ports],
+            group: vec![0; ports],
+            table: BTreeMap::new(),
+            busy_until: vec![0; ports],
+            last_arrival: vec![0; ports],
+            rng: Rng::new(seed),
+            dropped: 0,
+        }
+    }
+
+    pub fn set_link(&mut self, port: usize, up: bool) {
+        self.link_up[port] = up;
+    }
+
+    pub fn link_up(&self, port: usize) -> bool {
+        self.link_up[port]
+    }
+
+    /// Split the ports into groups that cannot reach each other; ports not
+    /// named stay in group 0.
+    pub fn partition(&mut self, groups: &[Vec<usize>]) {
+        self.group.iter_mut().for_each(|g| *g = 0);
+        for (i, members) in groups.iter().enumerate() {
+            for &p in members {
+                self.group[p] = i + 1;
+            }
+        }
+    }
+
+    pub fn heal(&mut self) {
+        self.group.iter_mut().for_each(|g| *g = 0);
+    }
+
+    /// Port `from` sends `frame` at time `sent`: where and when it arrives.
+    pub fn send(&mut self, from: usize, sent: u64, frame: &[u8]) -> Vec<Delivery> {
+        if frame.len() < 14 || frame.len() > self.params.mtu || !self.link_up[from] {
+            self.dropped += 1;
+            return Vec::new();
+        }
+        let dst: [u8; 6] = frame[0..6].try_into().expect("length checked");
+        let src: [u8; 6] = frame[6..12].try_into().expect("length checked");
+        if src[0] & 1 == 0 {
+            self.table.insert(src, from);
+        }
+        // Serialisation on the sender's link: frames queue behind each other.
+        let bits = (frame.len() as u64 + 24) * 8; // preamble, FCS, gap
+        let wire = if self.params.bandwidth_bps == 0 {
+            0
+        } else {
+            bits * 1_000_000_000 / self.params.bandwidth_bps
+        };
+        let start = sent.max(self.busy_until[from]);
+        self.busy_until[from] = start + wire;
+        let leaves = start + wire;
+
+        let targets: Vec<usize> = match self.table.get(&dst) {
+            Some(&p) if dst[0] & 1 == 0 => vec![p],
+            _ => (0..self.link_up.len()).collect(),
+        };
+        let mut out = Vec::new();
+        for to in targets {
+            if to == from || !self.link_up[to] || self.group[to] != self.group[from] {
+                continue;
+            }
+            // Draw in a fixed order whatever the outcome, so one lost frame
+            // does not shift every later random choice.
+            let lost = self.rng.next_f64() < self.params.loss;
+            let jitter = if self.params.jitter_ns > 0 {
+                self.rng.next_u64() % (self.params.jitter_ns + 1)
+            } else {
+                0
+            };
+            if lost {
+                self.dropped += 1;
+                continue;
+            }
+            let arrives = (leaves + self.params.latency_ns + jitter).max(self.last_arrival[to]);
+            self.last_arrival[to] = arrives;
+            out.push(Delivery {
+                to,
+                arrives,
+                frame: frame.to_vec(),
+            });
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(dst: [u8; 6], src: [u8; 6]) -> Vec<u8> {
+        let mut f = Vec::new();
+        f.extend_from_slice(&dst);
+        f.extend_from_slice(&src);
+        f.extend_from_slice(&[0x08, 0x00]);
+        f.resize(60, 0);
+        f
+    }
+
+    const A: [u8; 6] = [2, 0, 0, 0, 0, 1];
+    const B: [u8; 6] = [2, 0, 0, 0, 0, 2];
+    const BCAST: [u8; 6] = [0xff; 6];
+
+    #[test]
+    fn floods_then_learns() {
+        let mut sw = Switch::new(3, LinkParams::default(), 1);
+        let d = sw.send(0, 0, &frame(B, A));
+        assert_eq!(d.iter().map(|d| d.to).collect::<Vec<_>>(), vec![1, 2]);
+        sw.send(1, 0, &frame(A, B));
+        // Now both are learnt: unicast goes to one port only.
+        let d = sw.send(0, 10_000_000, &frame(B, A));
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].to, 1);
+        // Latency 1 ms plus 84 bytes at 100 Mbit/s = 6720 ns.
+        assert_eq!(d[0].arrives, 10_000_000 + 1_000_000 + 6_720);
+    }
+
+    #[test]
+    fn links_partitions_and_loss() {
+        let mut sw = Switch::new(3, LinkParams::default(), 1);
+        sw.set_link(2, false);
+        assert_eq!(sw.send(0, 0, &frame(BCAST, A)).len(), 1);
+        sw.set_link(2, true);
+        sw.partition(&[vec![0], vec![1, 2]]);
+        assert!(sw.send(0, 0, &frame(BCAST, A)).is_empty());
+        assert_eq!(sw.send(1, 0, &frame(BCAST, B)).len(), 1);
+        sw.heal();
+        sw.params.loss = 1.0;
+        assert!(sw.send(0, 0, &frame(BCAST, A)).is_empty());
+        assert!(sw.dropped >= 2);
+    }
+
+    #[test]
+    fn serialisation_queues_frames_and_jitter_keeps_order() {
+        let params = LinkParams {
+            jitter_ns: 500_000,
+            ..LinkParams::default()
+        };
+        let mut sw = Switch::new(2, params, 9);
+        let mut last = 0;
+        for _ in 0..50 {
+            let d = sw.send(0, 0, &frame(BCAST, A));
+            assert!(d[0].arrives >= last);
+            last = d[0].arrives;
+        }
+        // 50 back-to-back frames take at least 50 wire times.
+        assert!(last >= 1_000_000 + 50 * 6_720);
+    }
+}

@@ -183,6 +183,15 @@ pub const DEVICE_KINDS: &[&str] = &[
     "mps2-scc",
 ];
 
+/// The 1-based line of byte `offset` in `text`, for error messages.
+pub fn line_at(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
 impl Board {
     pub fn builtin_names() -> Vec<&'static str> {
         BUILTIN.iter().map(|(n, _)| *n).collect()
@@ -206,7 +215,7 @@ impl Board {
     }
 
     pub fn parse(text: &str, file: &str) -> Result<Board, BoardError> {
-        let line_of = |offset: usize| text[..offset.min(text.len())].lines().count().max(1);
+        let line_of = |offset: usize| line_at(text, offset);
         let invalid = |offset: usize, msg: String| BoardError::Invalid {
             file: file.to_string(),
             line: line_of(offset),

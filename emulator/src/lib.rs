@@ -7,5 +7,6 @@ pub mod cpu;
 pub mod loader;
 pub mod machine;
 pub mod net;
+pub mod scenario;
 pub mod time;
 pub mod trace;

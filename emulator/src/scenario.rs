@@ -1,0 +1,572 @@
+//! Scenario files: several devices, the networks that join them, a seed,
+//! and a timeline of steps in virtual time. Paths are relative to the
+//! scenario file.
+//!
+//! ```toml
+//! name = "two-nodes"
+//! seed = 7
+//! [[device]]
+//! name = "a"
+//! board = "mps2-an385"
+//! image = "../build/net-node.elf"
+//! [[network]]
+//! name = "lan"
+//! kind = "switch"
+//! members = ["a", "b"]
+//! latency = "1ms"
+//! [[step]]
+//! wait-uart = { device = "a", regex = "reply from", timeout = "5s" }
+//! [[step]]
+//! at = "6s"
+//! link-down = { network = "lan", device = "b" }
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+use serde::Deserialize;
+use thiserror::Error;
+use toml::Spanned;
+
+use crate::net::switch::LinkParams;
+use crate::time::parse_duration_ns;
+
+#[derive(Debug, Error)]
+pub enum ScenarioError {
+    #[error("cannot read scenario {0}: {1}")]
+    Io(String, std::io::Error),
+    #[error("{file}:{line}: {msg}")]
+    Invalid {
+        file: String,
+        line: usize,
+        msg: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    seed: u64,
+    #[serde(default)]
+    time_limit: Option<Spanned<String>>,
+    #[serde(default)]
+    device: Vec<Spanned<RawDevice>>,
+    #[serde(default)]
+    network: Vec<Spanned<RawNetwork>>,
+    #[serde(default)]
+    step: Vec<Spanned<toml::Table>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDevice {
+    name: String,
+    board: String,
+    image: String,
+    #[serde(default)]
+    position: Option<[f64; 3]>,
+    #[serde(default)]
+    console: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    name: String,
+    kind: String,
+    members: Vec<String>,
+    #[serde(default)]
+    latency: Option<String>,
+    #[serde(default)]
+    jitter: Option<String>,
+    #[serde(default)]
+    bandwidth: Option<toml::Value>,
+    #[serde(default)]
+    loss: Option<f64>,
+    #[serde(default)]
+    mtu: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeviceDecl {
+    pub name: String,
+    pub board: String,
+    /// Resolved against the scenario file's folder.
+    pub image: PathBuf,
+    pub position: [f64; 3],
+    pub console: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NetworkDecl {
+    pub name: String,
+    /// Indices into `Scenario::devices`, in member order (= switch port).
+    pub members: Vec<usize>,
+    pub params: LinkParams,
+}
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    WaitUart {
+        device: usize,
+        regex: Regex,
+        timeout_ns: u64,
+    },
+    ExpectNoUart {
+        device: usize,
+        regex: Regex,
+        window_ns: u64,
+    },
+    WriteUart {
+        device: usize,
+        text: String,
+    },
+    Link {
+        network: usize,
+        device: usize,
+        up: bool,
+    },
+    Partition {
+        network: usize,
+        groups: Vec<Vec<usize>>,
+    },
+    Heal {
+        network: usize,
+    },
+    Delay {
+        ns: u64,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Absolute virtual time to wait for before the action, if given.
+    pub at_ns: Option<u64>,
+    pub action: Action,
+    /// Line in the scenario file, for reports.
+    pub line: usize,
+    /// The step as written, for progress and failure reports.
+    pub text: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: String,
+    pub seed: u64,
+    pub time_limit_ns: Option<u64>,
+    pub devices: Vec<DeviceDecl>,
+    pub networks: Vec<NetworkDecl>,
+    pub steps: Vec<Step>,
+}
+
+impl Scenario {
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::Io(file.clone(), e))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Scenario::parse(&text, &file, base)
+    }
+
+    pub fn parse(text: &str, file: &str, base: &Path) -> Result<Scenario, ScenarioError> {
+        let line_of = |offset: usize| crate::board::line_at(text, offset);
+        let err = |offset: usize, msg: String| ScenarioError::Invalid {
+            file: file.to_string(),
+            line: line_of(offset),
+            msg,
+        };
+        let raw: RawScenario = toml::from_str(text).map_err(|e| {
+            err(
+                e.span().map(|s| s.start).unwrap_or(0),
+                e.message().trim().replace('\n', " "),
+            )
+        })?;
+        let duration = |s: &str, what: &str, at: usize| -> Result<u64, ScenarioError> {
+            parse_duration_ns(s).map(|ns| ns as u64).ok_or_else(|| {
+                err(
+                    at,
+                    format!("{what}: '{s}' is not a duration like 5s or 10ms"),
+                )
+            })
+        };
+
+        let mut devices: Vec<DeviceDecl> = Vec::new();
+        for d in &raw.device {
+            let at = d.span().start;
+            let d = d.get_ref();
+            if devices.iter().any(|o| o.name == d.name) {
+                return Err(err(at, format!("device '{}': duplicate name", d.name)));
+            }
+            let image = base.join(&d.image);
+            if !image.exists() {
+                return Err(err(
+                    at,
+                    format!(
+                        "device '{}': image: {} does not exist",
+                        d.name,
+                        image.display()
+                    ),
+                ));
+            }
+            devices.push(DeviceDecl {
+                name: d.name.clone(),
+                board: if d.board.ends_with(".toml") {
+                    base.join(&d.board).display().to_string()
+                } else {
+                    d.board.clone()
+                },
+                image,
+                position: d.position.unwrap_or([0.0; 3]),
+                console: d.console.clone().unwrap_or_else(|| "uart0".into()),
+            });
+        }
+        if devices.is_empty() {
+            return Err(err(0, "a scenario needs at least one [[device]]".into()));
+        }
+        let device_index = |name: &str, at: usize, what: &str| -> Result<usize, ScenarioError> {
+            devices
+                .iter()
+                .position(|d| d.name == name)
+                .ok_or_else(|| err(at, format!("{what}: no device named '{name}'")))
+        };
+
+        let mut networks: Vec<NetworkDecl> = Vec::new();
+        for n in &raw.network {
+            let at = n.span().start;
+            let n = n.get_ref();
+            if networks.iter().any(|o| o.name == n.name) {
+                return Err(err(at, format!("network '{}': duplicate name", n.name)));
+            }
+            if n.kind != "switch" {
+                return Err(err(
+                    at,
+                    format!(
+                        "network '{}': kind: unknown kind '{}' (switch)",
+                        n.name, n.kind
+                    ),
+                ));
+            }
+            let mut members = Vec::new();
+            for m in &n.members {
+                let i = device_index(m, at, &format!("network '{}': members", n.name))?;
+                if members.contains(&i) {
+                    return Err(err(at, format!("network '{}': '{m}' listed twice", n.name)));
+                }
+                members.push(i);
+            }
+            let mut params = LinkParams::default();
+            if let Some(l) = &n.latency {
+                params.latency_ns = duration(l, &format!("network '{}': latency", n.name), at)?;
+            }
+            if params.latency_ns == 0 {
+                return Err(err(
+                    at,
+                    format!(
+                        "network '{}': latency must be above zero (it bounds the lockstep quantum)",
+                        n.name
+                    ),
+                ));
+            }
+            if let Some(j) = &n.jitter {
+                params.jitter_ns = duration(j, &format!("network '{}': jitter", n.name), at)?;
+            }
+            if let Some(loss) = n.loss {
+                if !(0.0..=1.0).contains(&loss) {
+                    return Err(err(
+                        at,
+                        format!("network '{}': loss must be within 0..1", n.name),
+                    ));
+                }
+                params.loss = loss;
+            }
+            if let Some(mtu) = n.mtu {
+                if !(64..=65535).contains(&mtu) {
+                    return Err(err(
+                        at,
+                        format!("network '{}': mtu must be 64..65535", n.name),
+                    ));
+                }
+                params.mtu = mtu as usize;
+            }
+            if let Some(b) = &n.bandwidth {
+                params.bandwidth_bps = parse_bandwidth(b).ok_or_else(|| {
+                    err(
+                        at,
+                        format!(
+                            "network '{}': bandwidth: expected bits/s or a string like \"100Mbit\"",
+                            n.name
+                        ),
+                    )
+                })?;
+            }
+            networks.push(NetworkDecl {
+                name: n.name.clone(),
+                members,
+                params,
+            });
+        }
+        let network_index = |name: &str, at: usize| -> Result<usize, ScenarioError> {
+            networks
+                .iter()
+                .position(|n| n.name == name)
+                .ok_or_else(|| err(at, format!("no network named '{name}'")))
+        };
+
+        let mut steps = Vec::new();
+        for s in &raw.step {
+            let at = s.span().start;
+            let line = line_of(at);
+            let table = s.get_ref();
+            let at_ns = match table.get("at") {
+                None => None,
+                Some(toml::Value::String(t)) => Some(duration(t, "step: at", at)?),
+                Some(_) => return Err(err(at, "step: at: expected a duration string".into())),
+            };
+            let actions: Vec<(&String, &toml::Value)> =
+                table.iter().filter(|(k, _)| k.as_str() != "at").collect();
+            if actions.len() != 1 {
+                return Err(err(
+                    at,
+                    format!(
+                        "step: expected exactly one action besides 'at', found {}",
+                        actions.len()
+                    ),
+                ));
+            }
+            let (key, value) = actions[0];
+            let field = |name: &str| -> Result<&toml::Value, ScenarioError> {
+                value
+                    .get(name)
+                    .ok_or_else(|| err(at, format!("step {key}: missing '{name}'")))
+            };
+            let string = |name: &str| -> Result<String, ScenarioError> {
+                field(name)?
+                    .as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| err(at, format!("step {key}: '{name}' must be a string")))
+            };
+            let regex = |name: &str| -> Result<Regex, ScenarioError> {
+                let r = string(name)?;
+                Regex::new(&r).map_err(|e| err(at, format!("step {key}: {name}: {e}")))
+            };
+            let dev = |name: &str| -> Result<usize, ScenarioError> {
+                device_index(&string(name)?, at, &format!("step {key}: {name}"))
+            };
+            let net = || -> Result<usize, ScenarioError> { network_index(&string("network")?, at) };
+            let action = match key.as_str() {
+                "wait-uart" => Action::WaitUart {
+                    device: dev("device")?,
+                    regex: regex("regex")?,
+                    timeout_ns: duration(&string("timeout")?, "step wait-uart: timeout", at)?,
+                },
+                "expect-no-uart" => Action::ExpectNoUart {
+                    device: dev("device")?,
+                    regex: regex("regex")?,
+                    window_ns: duration(&string("window")?, "step expect-no-uart: window", at)?,
+                },
+                "write-uart" => Action::WriteUart {
+                    device: dev("device")?,
+                    text: string("text")?,
+                },
+                "link-down" | "link-up" => {
+                    let network = net()?;
+                    let device = dev("device")?;
+                    if !networks[network].members.contains(&device) {
+                        return Err(err(
+                            at,
+                            format!(
+                                "step {key}: '{}' is not a member of network '{}'",
+                                devices[device].name, networks[network].name
+                            ),
+                        ));
+                    }
+                    Action::Link {
+                        network,
+                        device,
+                        up: key == "link-up",
+                    }
+                }
+                "partition" => {
+                    let network = net()?;
+                    let groups = field("groups")?
+                        .as_array()
+                        .ok_or_else(|| err(at, "step partition: groups must be a list of lists of device names".into()))?
+                        .iter()
+                        .map(|g| {
+                            g.as_array()
+                                .ok_or_else(|| err(at, "step partition: each group is a list of device names".into()))?
+                                .iter()
+                                .map(|d| {
+                                    let name = d.as_str().ok_or_else(|| {
+                                        err(at, "step partition: device names are strings".into())
+                                    })?;
+                                    device_index(name, at, "step partition")
+                                })
+                                .collect::<Result<Vec<_>, _>>()
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Action::Partition { network, groups }
+                }
+                "heal" => Action::Heal { network: net()? },
+                "delay" => Action::Delay {
+                    ns: duration(
+                        value
+                            .as_str()
+                            .ok_or_else(|| err(at, "step delay: expected a duration string".into()))?,
+                        "step delay",
+                        at,
+                    )?,
+                },
+                other => {
+                    return Err(err(
+                        at,
+                        format!(
+                            "step: unknown action '{other}' (wait-uart, expect-no-uart, write-uart, link-down, link-up, partition, heal, delay)"
+                        ),
+                    ))
+                }
+            };
+            let text = format!("{key} {value}");
+            steps.push(Step {
+                at_ns,
+                action,
+                line,
+                text,
+            });
+        }
+        let time_limit_ns = match &raw.time_limit {
+            Some(t) => Some(duration(t.get_ref(), "time_limit", t.span().start)?),
+            None => None,
+        };
+        Ok(Scenario {
+            name: raw.name,
+            seed: raw.seed,
+            time_limit_ns,
+            devices,
+            networks,
+            steps,
+        })
+    }
+}
+
+/// "100Mbit", "1Gbit", "250kbit", or a plain number of bits per second.
+fn parse_bandwidth(v: &toml::Value) -> Option<u64> {
+    match v {
+        toml::Value::Integer(n) if *n >= 0 => Some(*n as u64),
+        toml::Value::String(s) => {
+            let s = s.trim().to_ascii_lowercase();
+            let s = s.strip_suffix("/s").unwrap_or(&s);
+            let (num, mult) = if let Some(n) = s.strip_suffix("gbit") {
+                (n, 1e9)
+            } else if let Some(n) = s.strip_suffix("mbit") {
+                (n, 1e6)
+            } else if let Some(n) = s.strip_suffix("kbit") {
+                (n, 1e3)
+            } else if let Some(n) = s.strip_suffix("bit") {
+                (n, 1.0)
+            } else {
+                (s, 1.0)
+            };
+            let v: f64 = num.trim().parse().ok()?;
+            (v >= 0.0).then_some((v * mult) as u64)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("ensemble-scn-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("fw.elf"), b"x").unwrap();
+        d
+    }
+
+    const GOOD: &str = r#"
+name = "two"
+seed = 7
+[[device]]
+name = "a"
+board = "mps2-an385"
+image = "fw.elf"
+[[device]]
+name = "b"
+board = "mps2-an385"
+image = "fw.elf"
+[[network]]
+name = "lan"
+kind = "switch"
+members = ["a", "b"]
+latency = "2ms"
+bandwidth = "10Mbit"
+loss = 0.25
+[[step]]
+wait-uart = { device = "a", regex = "up", timeout = "5s" }
+[[step]]
+at = "6s"
+link-down = { network = "lan", device = "b" }
+[[step]]
+partition = { network = "lan", groups = [["a"], ["b"]] }
+"#;
+
+    #[test]
+    fn parses_devices_networks_and_steps() {
+        let s = Scenario::parse(GOOD, "s.toml", &dir()).unwrap();
+        assert_eq!(s.devices.len(), 2);
+        assert_eq!(s.networks[0].params.latency_ns, 2_000_000);
+        assert_eq!(s.networks[0].params.bandwidth_bps, 10_000_000);
+        assert_eq!(s.steps.len(), 3);
+        assert_eq!(s.steps[1].at_ns, Some(6_000_000_000));
+        assert!(matches!(s.steps[2].action, Action::Partition { .. }));
+    }
+
+    fn bad(replace: (&str, &str), needle: &str) {
+        let text = GOOD.replacen(replace.0, replace.1, 1);
+        let e = Scenario::parse(&text, "s.toml", &dir())
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("s.toml:"), "{e}");
+        assert!(e.contains(needle), "'{needle}' not in {e}");
+    }
+
+    #[test]
+    fn bad_scenarios_name_the_line_and_problem() {
+        bad(
+            ("members = [\"a\", \"b\"]", "members = [\"a\", \"c\"]"),
+            "no device named 'c'",
+        );
+        bad(
+            ("image = \"fw.elf\"", "image = \"nope.elf\""),
+            "does not exist",
+        );
+        bad(("latency = \"2ms\"", "latency = \"-2ms\""), "latency");
+        bad(("name = \"b\"", "name = \"a\""), "duplicate name");
+        bad(
+            (
+                "network = \"lan\", device = \"b\"",
+                "network = \"wan\", device = \"b\"",
+            ),
+            "no network named 'wan'",
+        );
+        bad(("loss = 0.25", "loss = 2.0"), "loss must be within 0..1");
+        bad(("wait-uart", "wait-uartz"), "unknown action 'wait-uartz'");
+        let e = Scenario::parse(
+            GOOD.replacen("loss = 0.25", "loss = 2.0", 1).as_str(),
+            "s.toml",
+            &dir(),
+        )
+        .unwrap_err()
+        .to_string();
+        let line = GOOD
+            .lines()
+            .position(|l| l.starts_with("[[network]]"))
+            .unwrap()
+            + 1;
+        assert!(e.starts_with(&format!("s.toml:{line}:")), "{e}");
+    }
+}

@@ -17,6 +17,7 @@ pub mod cmsdk_timer;
 pub mod cmsdk_uart;
 pub mod cmsdk_watchdog;
 pub mod fpgaio;
+pub mod lan9118;
 pub mod mps2_scc;
 pub mod zero;
 

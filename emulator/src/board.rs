@@ -181,6 +181,7 @@ pub const DEVICE_KINDS: &[&str] = &[
     "cmsdk-watchdog",
     "mps2-fpgaio",
     "mps2-scc",
+    "lan9118",
 ];
 
 /// The 1-based line of byte `offset` in `text`, for error messages.

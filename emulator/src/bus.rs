@@ -5,7 +5,8 @@ use std::collections::VecDeque;
 
 use ensemble_devices::{
     cmsdk_dualtimer::CmsdkDualTimer, cmsdk_timer::CmsdkTimer, cmsdk_uart::CmsdkUart,
-    cmsdk_watchdog::CmsdkWatchdog, fpgaio::Fpgaio, mps2_scc::Mps2Scc, Device, Ticks,
+    cmsdk_watchdog::CmsdkWatchdog, fpgaio::Fpgaio, lan9118::Lan9118, mps2_scc::Mps2Scc, Device,
+    Ticks,
 };
 
 use crate::board::{DeviceSpec, IrqTarget};
@@ -68,11 +69,24 @@ fn param_u32(spec: &DeviceSpec, key: &str) -> Result<Option<u32>, String> {
     }
 }
 
+/// A MAC address written "52:54:00:12:34:56".
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let parts: Vec<u8> = s
+        .split(':')
+        .map(|p| u8::from_str_radix(p, 16).ok())
+        .collect::<Option<_>>()?;
+    parts.try_into().ok()
+}
+
+/// QEMU's default MAC for the first NIC; a scenario gives each device its own.
+pub const DEFAULT_MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
+
 /// Build the model for a board entry. Unknown parameters are errors, so
 /// that a typo in a board file does not pass silently.
 pub fn build_device(spec: &DeviceSpec, clock_hz: u64) -> Result<Box<dyn Device>, String> {
     let allowed: &[&str] = match spec.kind.as_str() {
         "mps2-scc" => &["id"],
+        "lan9118" => &["mac"],
         _ => &[],
     };
     if let Some(k) = spec.params.keys().find(|k| !allowed.contains(&k.as_str())) {
@@ -88,6 +102,18 @@ pub fn build_device(spec: &DeviceSpec, clock_hz: u64) -> Result<Box<dyn Device>,
         "cmsdk-watchdog" => Box::new(CmsdkWatchdog::new()),
         "mps2-fpgaio" => Box::new(Fpgaio::new(clock_hz)),
         "mps2-scc" => Box::new(Mps2Scc::new(param_u32(spec, "id")?.unwrap_or(0x4104_3850))),
+        "lan9118" => {
+            let mac = match spec.params.get("mac") {
+                None => DEFAULT_MAC,
+                Some(v) => v.as_str().and_then(parse_mac).ok_or_else(|| {
+                    format!(
+                        "device '{}': params.mac: expected a MAC like \"52:54:00:12:34:56\"",
+                        spec.name
+                    )
+                })?,
+            };
+            Box::new(Lan9118::new(mac, clock_hz))
+        }
         other => return Err(format!("device '{}': unknown kind {other}", spec.name)),
     })
 }

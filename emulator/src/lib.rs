@@ -4,6 +4,7 @@ pub mod board;
 pub mod bus;
 pub mod cli;
 pub mod cpu;
+pub mod fleet;
 pub mod loader;
 pub mod machine;
 pub mod net;

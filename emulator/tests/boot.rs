@@ -411,12 +411,12 @@ fn unimplemented_regions_read_zero_and_warn_once() {
     let mut fw = vec![0u8; 0x50];
     fw[0..4].copy_from_slice(&0x2000_1000u32.to_le_bytes());
     fw[4..8].copy_from_slice(&0x41u32.to_le_bytes());
-    // ldr r1,=0x40200050 ; ldr r0,[r1] ; ldr r0,[r1] ; cpsid i ; 1: wfi ; b 1b
+    // ldr r1,=0x41000010 ; ldr r0,[r1] ; ldr r0,[r1] ; cpsid i ; 1: wfi ; b 1b
     fw[0x40..0x4c].copy_from_slice(&[
         0x02, 0x49, 0x08, 0x68, 0x08, 0x68, 0x72, 0xb6, 0x30, 0xbf, 0xfd, 0xe7,
     ]);
-    fw[0x4c..0x50].copy_from_slice(&0x4020_0050u32.to_le_bytes());
-    let f = temp_file("lan.bin", &fw);
+    fw[0x4c..0x50].copy_from_slice(&0x4100_0010u32.to_le_bytes());
+    let f = temp_file("vga.bin", &fw);
     let r = ensemble(&["run", "--image", &format!("{f}@0"), "--no-input"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let warnings: Vec<&str> = r.stderr.lines().filter(|l| l.contains("warning")).collect();

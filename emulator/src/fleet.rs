@@ -1,0 +1,262 @@
+//! Many machines on worker threads, advanced together to a common virtual
+//! time. A machine is built on, and never leaves, its worker thread (the
+//! CPU engine's handles are not `Send`). Within one advance machines do not
+//! interact, so how they are spread over threads cannot change any result;
+//! outcomes are returned in machine order.
+
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::thread::JoinHandle;
+
+use crate::board::Board;
+use crate::loader::Image;
+use crate::machine::{CrashInfo, Machine, StopReason};
+use crate::time::ns_to_ticks;
+use crate::trace::Trace;
+
+pub struct MachineSpec {
+    pub name: String,
+    pub board: Board,
+    pub image: Image,
+    pub console: String,
+}
+
+/// Something from outside for one machine, applied before it advances.
+#[derive(Debug, Clone)]
+pub enum Inbound {
+    Frame {
+        nic: String,
+        at_ns: u64,
+        frame: Vec<u8>,
+    },
+    Link {
+        nic: String,
+        up: bool,
+    },
+    Uart {
+        bytes: Vec<u8>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MachineState {
+    Running,
+    /// Asleep with nothing armed: only something from outside wakes it.
+    Asleep,
+    Crashed(Box<CrashInfo>),
+}
+
+/// What one machine did during one advance.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub console: Vec<u8>,
+    /// (virtual time sent in ns, NIC name, frame)
+    pub frames: Vec<(u64, String, Vec<u8>)>,
+    pub state: MachineState,
+}
+
+enum Cmd {
+    Advance {
+        until_ns: u64,
+        inbox: Vec<(usize, Inbound)>,
+    },
+}
+
+struct Worker {
+    tx: Sender<Cmd>,
+    rx: Receiver<Vec<(usize, Outcome)>>,
+    join: Option<JoinHandle<()>>,
+}
+
+pub struct Fleet {
+    workers: Vec<Worker>,
+    owner: Vec<usize>,
+    /// NIC device names of each machine, in board order.
+    pub nics: Vec<Vec<String>>,
+}
+
+struct Hosted {
+    index: usize,
+    machine: Machine,
+    console: String,
+    crashed: bool,
+}
+
+impl Hosted {
+    fn advance(&mut self, until_ns: u64, inbox: Vec<Inbound>) -> Outcome {
+        let hz = self.machine.clock_hz();
+        let mut out = Outcome {
+            console: Vec::new(),
+            frames: Vec::new(),
+            state: MachineState::Running,
+        };
+        if self.crashed {
+            return out;
+        }
+        for item in inbox {
+            match item {
+                Inbound::Frame { nic, at_ns, frame } => {
+                    self.machine
+                        .deliver_frame(&nic, ns_to_ticks(at_ns as u128, hz), frame);
+                }
+                Inbound::Link { nic, up } => self.machine.set_link(&nic, up),
+                Inbound::Uart { bytes } => {
+                    self.machine.push_input(&self.console, &bytes);
+                }
+            }
+        }
+        let until = ns_to_ticks(until_ns as u128, hz);
+        loop {
+            let stop = self.machine.run(until);
+            out.console
+                .extend(self.machine.take_output(&self.console));
+            for (t, nic, frame) in self.machine.take_frames() {
+                let ns = (t as u128 * 1_000_000_000 / hz as u128) as u64;
+                out.frames.push((ns, nic, frame));
+            }
+            match stop {
+                StopReason::Output => continue,
+                StopReason::TimeLimit => break,
+                StopReason::Asleep { .. } => {
+                    self.machine.idle_until(until);
+                    out.state = MachineState::Asleep;
+                    break;
+                }
+                StopReason::Crashed(info) => {
+                    self.crashed = true;
+                    out.state = MachineState::Crashed(info);
+                    break;
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Fleet {
+    /// Build every machine on `threads` workers (machine i on worker
+    /// i mod threads). Fails with the first machine that cannot be built.
+    pub fn start(specs: Vec<MachineSpec>, threads: usize) -> Result<Fleet, String> {
+        let n = specs.len();
+        let threads = threads.clamp(1, n.max(1));
+        let mut per_worker: Vec<Vec<(usize, MachineSpec)>> = (0..threads).map(|_| Vec::new()).collect();
+        for (i, spec) in specs.into_iter().enumerate() {
+            per_worker[i % threads].push((i, spec));
+        }
+        let mut workers = Vec::new();
+        let mut nics = vec![Vec::new(); n];
+        for specs in per_worker {
+            let (cmd_tx, cmd_rx) = channel::<Cmd>();
+            let (out_tx, out_rx) = channel::<Vec<(usize, Outcome)>>();
+            let (ready_tx, ready_rx) = channel::<Result<Vec<(usize, Vec<String>)>, String>>();
+            let join = std::thread::Builder::new()
+                .name("ensemble-worker".into())
+                .spawn(move || {
+                    let mut hosted = Vec::new();
+                    let mut nics = Vec::new();
+                    for (index, spec) in specs {
+                        match Machine::new(spec.board, spec.image, Trace::off()) {
+                            Ok(machine) => {
+                                nics.push((index, machine.devices_of_kind("lan9118")));
+                                hosted.push(Hosted {
+                                    index,
+                                    machine,
+                                    console: spec.console,
+                                    crashed: false,
+                                });
+                            }
+                            Err(e) => {
+                                let _ = ready_tx.send(Err(format!("device '{}': {e}", spec.name)));
+                                return;
+                            }
+                        }
+                    }
+                    if ready_tx.send(Ok(nics)).is_err() {
+                        return;
+                    }
+                    while let Ok(Cmd::Advance { until_ns, mut inbox }) = cmd_rx.recv() {
+                        let mut results = Vec::with_capacity(hosted.len());
+                        for h in &mut hosted {
+                            let mine: Vec<Inbound> = {
+                                let (take, keep): (Vec<_>, Vec<_>) =
+                                    inbox.drain(..).partition(|(i, _)| *i == h.index);
+                                inbox = keep;
+                                take.into_iter().map(|(_, x)| x).collect()
+                            };
+                            results.push((h.index, h.advance(until_ns, mine)));
+                        }
+                        if out_tx.send(results).is_err() {
+                            return;
+                        }
+                    }
+                })
+                .map_err(|e| format!("cannot start a worker thread: {e}"))?;
+            match ready_rx.recv() {
+                Ok(Ok(list)) => {
+                    for (i, names) in list {
+                        nics[i] = names;
+                    }
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Err("a worker thread failed while building machines".into()),
+            }
+            workers.push(Worker {
+                tx: cmd_tx,
+                rx: out_rx,
+                join: Some(join),
+            });
+        }
+        Ok(Fleet {
+            owner: (0..n).map(|i| i % threads).collect(),
+            workers,
+            nics,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.owner.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.owner.is_empty()
+    }
+
+    /// Advance every machine to `until_ns`, after handing each its inbox.
+    pub fn advance(&mut self, until_ns: u64, inbox: Vec<(usize, Inbound)>) -> Vec<Outcome> {
+        let mut per_worker: Vec<Vec<(usize, Inbound)>> =
+            (0..self.workers.len()).map(|_| Vec::new()).collect();
+        for (i, item) in inbox {
+            per_worker[self.owner[i]].push((i, item));
+        }
+        for (w, items) in self.workers.iter().zip(per_worker) {
+            w.tx
+                .send(Cmd::Advance {
+                    until_ns,
+                    inbox: items,
+                })
+                .expect("worker thread alive");
+        }
+        let mut outcomes: Vec<Option<Outcome>> = (0..self.owner.len()).map(|_| None).collect();
+        for w in &self.workers {
+            for (i, o) in w.rx.recv().expect("worker thread alive") {
+                outcomes[i] = Some(o);
+            }
+        }
+        outcomes
+            .into_iter()
+            .map(|o| o.expect("every machine reports"))
+            .collect()
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        for w in &mut self.workers {
+            // Closing the command channel ends the worker's loop.
+            let (dead_tx, _) = channel();
+            w.tx = dead_tx;
+            if let Some(j) = w.join.take() {
+                let _ = j.join();
+            }
+        }
+    }
+}

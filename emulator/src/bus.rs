@@ -52,6 +52,25 @@ impl Slot {
         !self.input.is_empty()
     }
 
+    /// OR this device's asserted lines into the NVIC input `levels`; returns
+    /// whether it drives NMI and the reset request.
+    pub fn route_irqs(&self, levels: &mut [bool]) -> (bool, bool) {
+        let lines = self.dev.irq_lines();
+        let (mut nmi, mut reset) = (false, false);
+        for (bit, target) in self.irqs.iter().enumerate() {
+            if lines & (1 << bit) == 0 {
+                continue;
+            }
+            match target {
+                IrqTarget::Irq(n) => levels[*n as usize] = true,
+                IrqTarget::Named(s) if s == "nmi" => nmi = true,
+                IrqTarget::Named(s) if s == "reset" => reset = true,
+                _ => {}
+            }
+        }
+        (nmi, reset)
+    }
+
     pub fn snapshot(&mut self) {
         self.seen_irq = self.dev.irq_lines();
         self.seen_deadline = self.dev.next_deadline();

@@ -107,8 +107,7 @@ impl Hosted {
         let until = ns_to_ticks(until_ns as u128, hz);
         loop {
             let stop = self.machine.run(until);
-            out.console
-                .extend(self.machine.take_output(&self.console));
+            out.console.extend(self.machine.take_output(&self.console));
             for (t, nic, frame) in self.machine.take_frames() {
                 let ns = (t as u128 * 1_000_000_000 / hz as u128) as u64;
                 out.frames.push((ns, nic, frame));
@@ -138,7 +137,8 @@ impl Fleet {
     pub fn start(specs: Vec<MachineSpec>, threads: usize) -> Result<Fleet, String> {
         let n = specs.len();
         let threads = threads.clamp(1, n.max(1));
-        let mut per_worker: Vec<Vec<(usize, MachineSpec)>> = (0..threads).map(|_| Vec::new()).collect();
+        let mut per_worker: Vec<Vec<(usize, MachineSpec)>> =
+            (0..threads).map(|_| Vec::new()).collect();
         for (i, spec) in specs.into_iter().enumerate() {
             per_worker[i % threads].push((i, spec));
         }
@@ -173,7 +173,11 @@ impl Fleet {
                     if ready_tx.send(Ok(nics)).is_err() {
                         return;
                     }
-                    while let Ok(Cmd::Advance { until_ns, mut inbox }) = cmd_rx.recv() {
+                    while let Ok(Cmd::Advance {
+                        until_ns,
+                        mut inbox,
+                    }) = cmd_rx.recv()
+                    {
                         let mut results = Vec::with_capacity(hosted.len());
                         for h in &mut hosted {
                             let mine: Vec<Inbound> = {
@@ -228,12 +232,11 @@ impl Fleet {
             per_worker[self.owner[i]].push((i, item));
         }
         for (w, items) in self.workers.iter().zip(per_worker) {
-            w.tx
-                .send(Cmd::Advance {
-                    until_ns,
-                    inbox: items,
-                })
-                .expect("worker thread alive");
+            w.tx.send(Cmd::Advance {
+                until_ns,
+                inbox: items,
+            })
+            .expect("worker thread alive");
         }
         let mut outcomes: Vec<Option<Outcome>> = (0..self.owner.len()).map(|_| None).collect();
         for w in &self.workers {

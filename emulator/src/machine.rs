@@ -10,7 +10,7 @@ use ensemble_devices::Ticks;
 use thiserror::Error;
 use unicorn_engine::{Arch, ArmCpuModel, HookType, MemType, Mode, Prot, RegisterARM as R, Unicorn};
 
-use crate::board::{Board, IrqTarget, MemoryKind};
+use crate::board::{Board, MemoryKind};
 use crate::bus::{build_device, Slot};
 use crate::cpu::cortex_m::{self, EntryError, Returned};
 use crate::cpu::scs::*;
@@ -399,6 +399,13 @@ impl Machine {
         }
         let hw = self.uc.get_data_mut();
         hw.scs.reset();
+        let mut levels = vec![false; hw.scs.info.num_irq];
+        let mut nmi = false;
+        for slot in &mut hw.slots {
+            nmi |= slot.route_irqs(&mut levels).0;
+        }
+        hw.scs.adopt_irq_levels(&levels);
+        hw.nmi_level = nmi;
         hw.attention = true;
         let vtor = hw.scs.vtor as u64;
         let mut v = [0u8; 8];
@@ -519,18 +526,9 @@ impl Machine {
                 self.frames.push((now, slot.name.clone(), frame));
                 output = true;
             }
-            let lines = slot.dev.irq_lines();
-            for (bit, target) in slot.irqs.iter().enumerate() {
-                if lines & (1 << bit) == 0 {
-                    continue;
-                }
-                match target {
-                    IrqTarget::Irq(n) => levels[*n as usize] = true,
-                    IrqTarget::Named(s) if s == "nmi" => nmi = true,
-                    IrqTarget::Named(s) if s == "reset" => reset = true,
-                    _ => {}
-                }
-            }
+            let (n, r) = slot.route_irqs(&mut levels);
+            nmi |= n;
+            reset |= r;
             slot.snapshot();
         }
         for (n, level) in levels.into_iter().enumerate() {

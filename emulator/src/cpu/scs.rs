@@ -453,6 +453,17 @@ impl Scs {
         self.level[e] = high;
     }
 
+    /// Record input levels without pending anything: what the NVIC sees of
+    /// lines already high when it comes out of reset (QEMU resets the NVIC
+    /// after the devices, so no edge is seen then either).
+    pub fn adopt_irq_levels(&mut self, levels: &[bool]) {
+        for (irq, &high) in levels.iter().enumerate() {
+            if let Some(l) = self.level.get_mut(EXC_IRQ0 + irq) {
+                *l = high;
+            }
+        }
+    }
+
     pub fn stack_align8(&self) -> bool {
         self.ccr & CCR_STKALIGN != 0
     }

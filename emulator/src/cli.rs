@@ -49,8 +49,47 @@ Time is virtual: derived from executed guest code at the board's clock, never
 from the host clock, so the same image and input give the same output, at the
 same virtual times, on every run.")]
     Run(RunArgs),
+    /// Run several devices on simulated networks, in lockstep virtual time.
+    #[command(after_help = "\
+Exit codes:
+  0  every step passed (with no steps: every device went to sleep for good)
+  1  a step failed or timed out, or the time limit came first
+  2  bad input: malformed scenario, unknown board, missing image
+  3  a device crashed (its report is printed)
+
+Each device's console is printed line by line as [device] text. The same
+scenario and seed give the same bytes, frames and timestamps with any
+number of threads.")]
+    Scenario(ScenarioArgs),
     /// List the built-in boards with their memory and devices.
     Boards,
+}
+
+#[derive(clap::Args)]
+struct ScenarioArgs {
+    /// The scenario file (TOML).
+    file: String,
+    /// Worker threads (results do not depend on it).
+    #[arg(long, default_value_t = default_threads())]
+    threads: usize,
+    /// Stop after this much virtual time (overrides the scenario's).
+    #[arg(long = "time-limit", value_name = "DURATION")]
+    time_limit: Option<String>,
+    /// Write each device's UART log and each network's pcap here.
+    #[arg(long, value_name = "DIR")]
+    artifacts: Option<String>,
+    /// Pace virtual time to the wall clock.
+    #[arg(long)]
+    realtime: bool,
+    /// Do not print the devices' consoles.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 #[derive(clap::Args)]
@@ -104,6 +143,7 @@ pub fn main() -> i32 {
     };
     let result = match cli.command {
         Command::Run(args) => run(args),
+        Command::Scenario(args) => scenario(args),
         Command::Boards => boards().map(|_| EXIT_OK),
     };
     match result {
@@ -508,4 +548,85 @@ fn report_crash(machine: &Machine, info: &CrashInfo, watch: &Watch) {
             let _ = writeln!(e, "  | {l}");
         }
     }
+}
+
+fn scenario(args: ScenarioArgs) -> Result<i32> {
+    use crate::world::{self, Ending};
+    let scn = crate::scenario::Scenario::load(std::path::Path::new(&args.file))?;
+    let time_limit_ns =
+        match &args.time_limit {
+            Some(s) => Some(parse_duration_ns(s).ok_or_else(|| {
+                anyhow!("--time-limit '{s}': expected a duration like 10s or 500ms")
+            })? as u64),
+            None => None,
+        };
+    let opts = world::Options {
+        threads: args.threads.max(1),
+        time_limit_ns,
+        artifacts: args.artifacts.as_ref().map(std::path::PathBuf::from),
+        realtime: args.realtime,
+    };
+    let names: Vec<String> = scn.devices.iter().map(|d| d.name.clone()).collect();
+    let width = names.iter().map(|n| n.len()).max().unwrap_or(0);
+    let mut partial: Vec<Vec<u8>> = vec![Vec::new(); names.len()];
+    let mut stdout = std::io::stdout().lock();
+    let quiet = args.quiet;
+    let report = world::run(&scn, &opts, |dev, bytes| {
+        if quiet {
+            return;
+        }
+        for &b in bytes {
+            if b == b'\n' {
+                let line = String::from_utf8_lossy(&partial[dev])
+                    .trim_end_matches('\r')
+                    .to_string();
+                let _ = writeln!(stdout, "[{:>width$}] {line}", names[dev]);
+                partial[dev].clear();
+            } else {
+                partial[dev].push(b);
+            }
+        }
+        let _ = stdout.flush();
+    })?;
+    let t = report.time_ns as f64 / 1e9;
+    let stats = format!(
+        "{} frames sent, {} dropped",
+        report.frames_sent, report.frames_dropped
+    );
+    Ok(match report.ending {
+        Ending::Passed => {
+            eprintln!(
+                "ensemble: scenario '{}' passed at t={t:.6}s ({stats})",
+                scn.name
+            );
+            EXIT_OK
+        }
+        Ending::StepFailed { line, step, why } => {
+            eprintln!(
+                "ensemble: step at {}:{line} failed at t={t:.6}s: {why}\n  step: {step}",
+                args.file
+            );
+            EXIT_UNMET
+        }
+        Ending::TimeLimit { pending_step } => {
+            match pending_step {
+                Some(s) => {
+                    eprintln!("ensemble: time limit reached at t={t:.6}s with a step pending: {s}")
+                }
+                None => eprintln!("ensemble: time limit reached at t={t:.6}s ({stats})"),
+            }
+            EXIT_UNMET
+        }
+        Ending::Crashed { device, info } => {
+            eprintln!(
+                "ensemble: device '{device}' crashed by t={t:.6}s: {}",
+                info.reason
+            );
+            eprintln!(
+                "  pc=0x{:08x} lr=0x{:08x} xpsr=0x{:08x} CFSR=0x{:08x} HFSR=0x{:08x} BFAR=0x{:08x}",
+                info.pc, info.lr, info.xpsr, info.cfsr, info.hfsr, info.bfar
+            );
+            EXIT_CRASHED
+        }
+    })
 }

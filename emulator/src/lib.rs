@@ -11,3 +11,4 @@ pub mod net;
 pub mod scenario;
 pub mod time;
 pub mod trace;
+pub mod world;

@@ -1,0 +1,382 @@
+//! Running a scenario: every machine of the fleet advances in quanta no
+//! longer than the shortest link latency; at each boundary the frames sent
+//! during the quantum cross their networks (in a fixed order, with seeded
+//! loss and jitter) and become arrivals in later quanta; steps of the
+//! timeline are checked and applied. Nothing here depends on host time or
+//! on how many worker threads there are.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::board::Board;
+use crate::fleet::{Fleet, Inbound, MachineSpec, MachineState, Outcome};
+use crate::loader::Image;
+use crate::machine::CrashInfo;
+use crate::net::pcap::Capture;
+use crate::net::switch::Switch;
+use crate::net::Rng;
+use crate::scenario::{Action, Scenario};
+
+/// Quantum when no network bounds it.
+const DEFAULT_QUANTUM_NS: u64 = 10_000_000;
+
+pub struct Options {
+    pub threads: usize,
+    pub time_limit_ns: Option<u64>,
+    /// UART logs and pcaps go here.
+    pub artifacts: Option<PathBuf>,
+    pub realtime: bool,
+}
+
+#[derive(Debug)]
+pub enum Ending {
+    /// Every step passed (or, with no steps, every device went to sleep).
+    Passed,
+    /// A step failed: its line, its text and why.
+    StepFailed {
+        line: usize,
+        step: String,
+        why: String,
+    },
+    TimeLimit {
+        pending_step: Option<String>,
+    },
+    Crashed {
+        device: String,
+        info: Box<CrashInfo>,
+    },
+}
+
+pub struct Report {
+    pub ending: Ending,
+    pub time_ns: u64,
+    /// Each device's console output, in full.
+    pub consoles: Vec<Vec<u8>>,
+    pub frames_sent: u64,
+    pub frames_dropped: u64,
+}
+
+struct Net {
+    switch: Switch,
+    capture: Option<Capture>,
+}
+
+/// The MAC a scenario gives the n-th device's first NIC: QEMU's prefix and
+/// the device index, so images can derive their identity from it.
+pub fn device_mac(index: usize) -> String {
+    format!("52:54:00:12:34:{:02x}", index & 0xff)
+}
+
+pub fn run(
+    scenario: &Scenario,
+    opts: &Options,
+    mut on_console: impl FnMut(usize, &[u8]),
+) -> anyhow::Result<Report> {
+    use anyhow::Context;
+    let mut specs = Vec::new();
+    for (i, d) in scenario.devices.iter().enumerate() {
+        let mut board = Board::load(&d.board).with_context(|| format!("device '{}'", d.name))?;
+        for dev in board.devices.iter_mut().filter(|x| x.kind == "lan9118") {
+            dev.params
+                .insert("mac".into(), toml::Value::String(device_mac(i)));
+        }
+        let image = Image::load(&d.image.display().to_string())
+            .with_context(|| format!("device '{}'", d.name))?;
+        specs.push(MachineSpec {
+            name: d.name.clone(),
+            board,
+            image,
+            console: d.console.clone(),
+        });
+    }
+    let mut fleet = Fleet::start(specs, opts.threads).map_err(anyhow::Error::msg)?;
+
+    // Which NIC of each device is on which network: the k-th network a
+    // device joins uses its k-th NIC.
+    let mut port_nic: Vec<Vec<String>> = Vec::new();
+    let mut joined = vec![0usize; scenario.devices.len()];
+    for n in &scenario.networks {
+        let mut nics = Vec::new();
+        for &d in &n.members {
+            let k = joined[d];
+            joined[d] += 1;
+            let nic = fleet.nics[d].get(k).cloned().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "device '{}' has no network interface for network '{}' (its board has {})",
+                    scenario.devices[d].name,
+                    n.name,
+                    fleet.nics[d].len()
+                )
+            })?;
+            nics.push(nic);
+        }
+        port_nic.push(nics);
+    }
+
+    if let Some(dir) = &opts.artifacts {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating artifacts folder {}", dir.display()))?;
+    }
+    let mut seeds = Rng::new(scenario.seed);
+    let mut nets: Vec<Net> = Vec::new();
+    for n in &scenario.networks {
+        let capture = match &opts.artifacts {
+            Some(dir) => {
+                let p = dir.join(format!("{}.pcap", n.name));
+                Some(Capture::create(&p).with_context(|| format!("creating {}", p.display()))?)
+            }
+            None => None,
+        };
+        nets.push(Net {
+            switch: Switch::new(n.members.len(), n.params.clone(), seeds.next_u64()),
+            capture,
+        });
+    }
+    let mut logs: Vec<Option<File>> = Vec::new();
+    for d in &scenario.devices {
+        logs.push(match &opts.artifacts {
+            Some(dir) => {
+                let p = dir.join(format!("{}.uart.txt", d.name));
+                Some(File::create(&p).with_context(|| format!("creating {}", p.display()))?)
+            }
+            None => None,
+        });
+    }
+
+    let quantum = scenario
+        .networks
+        .iter()
+        .map(|n| n.params.latency_ns)
+        .min()
+        .unwrap_or(DEFAULT_QUANTUM_NS)
+        .min(DEFAULT_QUANTUM_NS);
+    let limit = opts.time_limit_ns.or(scenario.time_limit_ns);
+
+    let mut now = 0u64;
+    let mut consoles: Vec<Vec<u8>> = vec![Vec::new(); scenario.devices.len()];
+    // Where each device's console has been matched up to by wait-uart.
+    let mut cursor = vec![0usize; scenario.devices.len()];
+    let mut inbox: Vec<(usize, Inbound)> = Vec::new();
+    let mut in_flight = 0usize;
+    let mut states = vec![MachineState::Running; scenario.devices.len()];
+    let mut step = 0usize;
+    let mut step_start = 0u64;
+    let mut frames_sent = 0u64;
+    let started = std::time::Instant::now();
+
+    let ending = 'run: loop {
+        // Apply or check steps that are due now.
+        let mut wake_at: Option<u64> = None;
+        while let Some(s) = scenario.steps.get(step) {
+            if let Some(at) = s.at_ns {
+                if now < at {
+                    wake_at = Some(at);
+                    break;
+                }
+            }
+            let begun = step_start.max(s.at_ns.unwrap_or(0));
+            let fail = |why: String| Ending::StepFailed {
+                line: s.line,
+                step: s.text.clone(),
+                why,
+            };
+            match &s.action {
+                Action::WaitUart {
+                    device,
+                    regex,
+                    timeout_ns,
+                } => {
+                    let text = String::from_utf8_lossy(&consoles[*device][cursor[*device]..]);
+                    if let Some(m) = regex.find(&text) {
+                        cursor[*device] += m.end();
+                    } else if now >= begun + timeout_ns {
+                        break 'run fail(format!(
+                            "'{}' not seen on {} within {} ms",
+                            regex.as_str(),
+                            scenario.devices[*device].name,
+                            timeout_ns / 1_000_000
+                        ));
+                    } else {
+                        wake_at = Some(begun + timeout_ns);
+                        break;
+                    }
+                }
+                Action::ExpectNoUart {
+                    device,
+                    regex,
+                    window_ns,
+                } => {
+                    let text = String::from_utf8_lossy(&consoles[*device][cursor[*device]..]);
+                    if let Some(m) = regex.find(&text) {
+                        break 'run fail(format!(
+                            "'{}' appeared on {}: {}",
+                            regex.as_str(),
+                            scenario.devices[*device].name,
+                            m.as_str()
+                        ));
+                    }
+                    if now < begun + window_ns {
+                        wake_at = Some(begun + window_ns);
+                        break;
+                    }
+                }
+                Action::WriteUart { device, text } => {
+                    inbox.push((
+                        *device,
+                        Inbound::Uart {
+                            bytes: text.as_bytes().to_vec(),
+                        },
+                    ));
+                }
+                Action::Link {
+                    network,
+                    device,
+                    up,
+                } => {
+                    let port = scenario.networks[*network]
+                        .members
+                        .iter()
+                        .position(|m| m == device)
+                        .expect("validated member");
+                    nets[*network].switch.set_link(port, *up);
+                    inbox.push((
+                        *device,
+                        Inbound::Link {
+                            nic: port_nic[*network][port].clone(),
+                            up: *up,
+                        },
+                    ));
+                }
+                Action::Partition { network, groups } => {
+                    let members = &scenario.networks[*network].members;
+                    let ports: Vec<Vec<usize>> = groups
+                        .iter()
+                        .map(|g| {
+                            g.iter()
+                                .filter_map(|d| members.iter().position(|m| m == d))
+                                .collect()
+                        })
+                        .collect();
+                    nets[*network].switch.partition(&ports);
+                }
+                Action::Heal { network } => nets[*network].switch.heal(),
+                Action::Delay { ns } => {
+                    if now < begun + ns {
+                        wake_at = Some(begun + ns);
+                        break;
+                    }
+                }
+            }
+            step += 1;
+            step_start = now;
+        }
+        if step >= scenario.steps.len() && !scenario.steps.is_empty() {
+            break Ending::Passed;
+        }
+        if let Some(l) = limit {
+            if now >= l {
+                break Ending::TimeLimit {
+                    pending_step: scenario.steps.get(step).map(|s| s.text.clone()),
+                };
+            }
+        }
+        // Nothing can happen any more: all asleep, nothing on the wire.
+        if scenario.steps.is_empty()
+            && in_flight == 0
+            && inbox.is_empty()
+            && states.iter().all(|s| *s != MachineState::Running)
+        {
+            break Ending::Passed;
+        }
+
+        let mut until = now + quantum;
+        if let Some(w) = wake_at {
+            until = until.min(w.max(now + 1));
+        }
+        if let Some(l) = limit {
+            until = until.min(l);
+        }
+        let outcomes = fleet.advance(until, std::mem::take(&mut inbox));
+        now = until;
+        in_flight = 0;
+
+        // Consoles, in device order.
+        for (i, o) in outcomes.iter().enumerate() {
+            if !o.console.is_empty() {
+                consoles[i].extend_from_slice(&o.console);
+                if let Some(f) = logs[i].as_mut() {
+                    f.write_all(&o.console)?;
+                }
+                on_console(i, &o.console);
+            }
+        }
+        // Frames cross their networks in (time, device, order) order.
+        let mut sent: Vec<(u64, usize, usize, &String, &Vec<u8>)> = Vec::new();
+        for (i, o) in outcomes.iter().enumerate() {
+            for (seq, (t, nic, frame)) in o.frames.iter().enumerate() {
+                sent.push((*t, i, seq, nic, frame));
+            }
+        }
+        sent.sort_by_key(|(t, i, seq, _, _)| (*t, *i, *seq));
+        for (t, dev, _, nic, frame) in sent {
+            frames_sent += 1;
+            for (ni, n) in scenario.networks.iter().enumerate() {
+                let Some(port) = n
+                    .members
+                    .iter()
+                    .enumerate()
+                    .position(|(p, &m)| m == dev && port_nic[ni][p] == *nic)
+                else {
+                    continue;
+                };
+                let net = &mut nets[ni];
+                if net.switch.link_up(port) {
+                    if let Some(c) = net.capture.as_mut() {
+                        c.record(t, frame)?;
+                    }
+                }
+                for d in net.switch.send(port, t, frame) {
+                    let to = n.members[d.to];
+                    in_flight += 1;
+                    inbox.push((
+                        to,
+                        Inbound::Frame {
+                            nic: port_nic[ni][d.to].clone(),
+                            at_ns: d.arrives,
+                            frame: d.frame,
+                        },
+                    ));
+                }
+            }
+        }
+        for (i, o) in outcomes.into_iter().enumerate() {
+            let Outcome { state, .. } = o;
+            if let MachineState::Crashed(info) = state {
+                break 'run Ending::Crashed {
+                    device: scenario.devices[i].name.clone(),
+                    info,
+                };
+            }
+            states[i] = state;
+        }
+        if opts.realtime {
+            let virt = std::time::Duration::from_nanos(now);
+            if let Some(ahead) = virt.checked_sub(started.elapsed()) {
+                std::thread::sleep(ahead);
+            }
+        }
+    };
+    for f in logs.iter_mut().flatten() {
+        f.flush()?;
+    }
+    let frames_dropped = nets.iter().map(|n| n.switch.dropped).sum();
+    drop(nets);
+    Ok(Report {
+        ending,
+        time_ns: now,
+        consoles,
+        frames_sent,
+        frames_dropped,
+    })
+}

@@ -81,7 +81,8 @@ fn a_step_that_times_out_fails_with_its_line() {
         .unwrap()
         .replace("echo 1: PING", "echo 1: PONG");
     // Keep image paths valid: write next to the original.
-    let line = text.lines().position(|l| l.contains("PONG")).unwrap() + 1;
+    // The step's [[step]] header, just above its action.
+    let line = text.lines().position(|l| l.contains("PONG")).unwrap();
     let path = root().join(format!("images/scenarios/.tmp-{}.toml", std::process::id()));
     std::fs::write(&path, &text).unwrap();
     let r = ensemble(&["scenario", path.to_str().unwrap()]);

@@ -172,6 +172,7 @@ pub struct Machine {
     /// they must live as long as `uc` (declared after it: dropped after).
     memory: Vec<Box<[u8]>>,
     sleeping: bool,
+    output_ready: bool,
     outputs: Vec<Vec<u8>>,
     /// Frames sent by network devices: (time sent, device, bytes).
     frames: Vec<(Ticks, String, Vec<u8>)>,
@@ -306,6 +307,7 @@ impl Machine {
             image,
             memory,
             sleeping: false,
+            output_ready: false,
             outputs: Vec::new(),
             frames: Vec::new(),
         };
@@ -497,8 +499,9 @@ impl Machine {
     }
 
     /// Advance devices to the current time, move data in and out, and
-    /// route interrupt lines into the NVIC.
-    fn service(&mut self) -> bool {
+    /// route interrupt lines into the NVIC. Sets `output_ready` when a
+    /// device produced output for the outside world.
+    fn service(&mut self) {
         let hw = self.uc.get_data_mut();
         let now = hw.now;
         hw.scs.advance(now);
@@ -549,7 +552,7 @@ impl Machine {
         }
         let hw = self.uc.get_data_mut();
         hw.irq_maybe = hw.scs.may_preempt();
-        output
+        self.output_ready |= output;
     }
 
     fn next_deadline(&self) -> Option<Ticks> {
@@ -681,7 +684,8 @@ impl Machine {
     /// see happens.
     pub fn run(&mut self, until: Ticks) -> StopReason {
         loop {
-            if self.service() {
+            self.service();
+            if std::mem::take(&mut self.output_ready) {
                 return StopReason::Output;
             }
             let now = self.now();
@@ -909,6 +913,10 @@ impl Machine {
         const EXCP_INVSTATE: u32 = 18;
         match intno {
             EXCP_EXCEPTION_EXIT => {
+                // The handler may have just cleared its device's interrupt
+                // in the same block: bring the lines up to date first, or
+                // a level still seen high would pend it again.
+                self.service();
                 let exc_return = pc | 1;
                 let from = self.uc.get_data().scs.current;
                 match cortex_m::exception_return(&mut self.uc, exc_return) {

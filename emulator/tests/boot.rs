@@ -467,3 +467,24 @@ fn a_fault_in_the_hardfault_handler_is_a_lockup() {
     );
     assert!(r.stderr.contains("faulting pc=0x00000048"), "{}", r.stderr);
 }
+
+#[test]
+fn one_timer_interrupt_runs_its_handler_once() {
+    // idle-bench counts 60 000 interrupts of a 1 kHz CMSDK timer; each
+    // handler clears the timer and returns in the same block. Counting
+    // each interrupt twice would end the image at 30 s of virtual time.
+    let r = ensemble(&[
+        "run",
+        "--image",
+        &image("idle-bench"),
+        "--no-input",
+        "--stats",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("idle-bench: done"), "{}", r.stdout);
+    assert!(
+        r.stderr.contains("asleep with no wake-up source at t=60.0"),
+        "{}",
+        r.stderr
+    );
+}

@@ -1,0 +1,254 @@
+//! A wireless medium for packet radios: nodes at positions in metres, a
+//! log-distance path-loss model giving each receiver an RSSI, a delivery
+//! probability that falls off around the receiver sensitivity, channels,
+//! half-duplex radios, and collisions when transmissions overlap in time
+//! at a receiver.
+//!
+//! A frame is judged once every transmission that could overlap it is
+//! known, that is at the first quantum boundary after it ends on air; it
+//! then arrives `latency_ns` after its end (the receiver's processing
+//! delay), which the lockstep quantum never exceeds.
+
+use super::{Delivery, Rng};
+use ensemble_devices::radio::{decode_tx, encode_rx};
+
+#[derive(Debug, Clone)]
+pub struct RadioParams {
+    /// Path loss at 1 m, dB (about 40 dB at 2.4 GHz).
+    pub reference_loss_db: f64,
+    /// Path-loss exponent: 2 in free space, about 3 indoors.
+    pub exponent: f64,
+    /// RSSI at which half the frames get through, dBm.
+    pub sensitivity_dbm: f64,
+    /// Hard limit in metres beyond which nothing is heard (0: none).
+    pub range_m: f64,
+    /// Receiver processing delay after a frame ends on air.
+    pub latency_ns: u64,
+    /// A frame survives an overlapping one only if it is this much stronger.
+    pub capture_db: f64,
+}
+
+impl Default for RadioParams {
+    fn default() -> Self {
+        RadioParams {
+            reference_loss_db: 40.0,
+            exponent: 3.0,
+            sensitivity_dbm: -95.0,
+            range_m: 0.0,
+            latency_ns: 1_000_000,
+            capture_db: 3.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Transmission {
+    from: usize,
+    start: u64,
+    end: u64,
+    channel: u8,
+    power_dbm: f64,
+    psdu: Vec<u8>,
+    judged: bool,
+}
+
+#[derive(Debug)]
+pub struct Wireless {
+    pub params: RadioParams,
+    positions: Vec<[f64; 3]>,
+    enabled: Vec<bool>,
+    recent: Vec<Transmission>,
+    rng: Rng,
+    pub dropped: u64,
+}
+
+impl Wireless {
+    pub fn new(positions: Vec<[f64; 3]>, params: RadioParams, seed: u64) -> Wireless {
+        Wireless {
+            params,
+            enabled: vec![true; positions.len()],
+            positions,
+            recent: Vec::new(),
+            rng: Rng::new(seed),
+            dropped: 0,
+        }
+    }
+
+    pub fn set_position(&mut self, node: usize, p: [f64; 3]) {
+        self.positions[node] = p;
+    }
+
+    pub fn position(&self, node: usize) -> [f64; 3] {
+        self.positions[node]
+    }
+
+    pub fn set_enabled(&mut self, node: usize, on: bool) {
+        self.enabled[node] = on;
+    }
+
+    pub fn enabled(&self, node: usize) -> bool {
+        self.enabled[node]
+    }
+
+    /// Received signal strength at `to` of a transmission from `from`.
+    pub fn rssi(&self, from: usize, to: usize, power_dbm: f64) -> Option<f64> {
+        let (a, b) = (self.positions[from], self.positions[to]);
+        let d = ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt();
+        if self.params.range_m > 0.0 && d > self.params.range_m {
+            return None;
+        }
+        let loss = self.params.reference_loss_db + 10.0 * self.params.exponent * d.max(1.0).log10();
+        Some(power_dbm - loss)
+    }
+
+    /// A node put a frame on air at `start` (the radio's own encoding,
+    /// see `ensemble_devices::radio`). Returns the PSDU for capture.
+    pub fn transmit(&mut self, from: usize, start: u64, bytes: &[u8]) -> Option<Vec<u8>> {
+        let (channel, power, airtime_us, psdu) = decode_tx(bytes)?;
+        if !self.enabled[from] {
+            self.dropped += 1;
+            return None;
+        }
+        self.recent.push(Transmission {
+            from,
+            start,
+            end: start + airtime_us as u64 * 1000,
+            channel,
+            power_dbm: power as f64,
+            psdu: psdu.to_vec(),
+            judged: false,
+        });
+        Some(psdu.to_vec())
+    }
+
+    /// Judge every transmission that ended by `now`: who hears it, with what
+    /// RSSI and LQI. Deliveries come out in (end, sender) order.
+    pub fn flush(&mut self, now: u64) -> Vec<Delivery> {
+        let mut out = Vec::new();
+        let mut order: Vec<usize> = (0..self.recent.len())
+            .filter(|&i| !self.recent[i].judged && self.recent[i].end <= now)
+            .collect();
+        order.sort_by_key(|&i| (self.recent[i].end, self.recent[i].from, self.recent[i].start));
+        for i in order {
+            self.recent[i].judged = true;
+            let tx = self.recent[i].clone();
+            for to in 0..self.positions.len() {
+                if to == tx.from {
+                    continue;
+                }
+                // Draw in a fixed order whatever happens, so that one
+                // outcome does not shift all later random choices.
+                let draw = self.rng.next_f64();
+                if !self.enabled[to] {
+                    continue;
+                }
+                let Some(rssi) = self.rssi(tx.from, to, tx.power_dbm) else {
+                    continue;
+                };
+                // Half duplex: a node sending during the frame hears nothing.
+                let busy = self.recent.iter().any(|o| {
+                    o.from == to && o.channel == tx.channel && o.start < tx.end && tx.start < o.end
+                });
+                // Collision: an overlapping frame on the channel that is not
+                // at least capture_db weaker at this receiver.
+                let collided = self.recent.iter().enumerate().any(|(j, o)| {
+                    j != i
+                        && o.from != to
+                        && o.channel == tx.channel
+                        && o.start < tx.end
+                        && tx.start < o.end
+                        && self
+                            .rssi(o.from, to, o.power_dbm)
+                            .is_some_and(|r| r > rssi - self.params.capture_db)
+                });
+                let p = 1.0 / (1.0 + (-(rssi - self.params.sensitivity_dbm) / 2.0).exp());
+                if busy || collided || draw >= p {
+                    self.dropped += 1;
+                    continue;
+                }
+                let lqi = ((rssi - self.params.sensitivity_dbm) / 40.0 * 255.0).clamp(0.0, 255.0);
+                let arrives = tx.end + self.params.latency_ns;
+                out.push(Delivery {
+                    to,
+                    arrives,
+                    frame: encode_rx(tx.channel, rssi.round() as i8, lqi as u8, 0, &tx.psdu),
+                });
+            }
+        }
+        // Forget frames that can no longer overlap anything unjudged.
+        let oldest_open = self
+            .recent
+            .iter()
+            .filter(|t| !t.judged)
+            .map(|t| t.start)
+            .min()
+            .unwrap_or(now);
+        self.recent.retain(|t| !t.judged || t.end > oldest_open);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ensemble_devices::radio::encode_tx;
+
+    fn line(n: usize, spacing: f64) -> Vec<[f64; 3]> {
+        (0..n).map(|i| [i as f64 * spacing, 0.0, 0.0]).collect()
+    }
+
+    #[test]
+    fn ends_of_a_line_do_not_hear_each_other() {
+        let params = RadioParams {
+            range_m: 15.0,
+            ..RadioParams::default()
+        };
+        let mut w = Wireless::new(line(3, 10.0), params, 1);
+        w.transmit(0, 0, &encode_tx(15, 0, 1000, b"from a"));
+        let d = w.flush(2_000_000);
+        assert_eq!(d.iter().map(|d| d.to).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(d[0].arrives, 1_000_000 + 1_000_000);
+        w.transmit(1, 3_000_000, &encode_tx(15, 0, 1000, b"from b"));
+        let d = w.flush(5_000_000);
+        assert_eq!(d.iter().map(|d| d.to).collect::<Vec<_>>(), vec![0, 2]);
+    }
+
+    #[test]
+    fn rssi_falls_with_distance_and_channels_separate() {
+        let w = Wireless::new(line(3, 10.0), RadioParams::default(), 1);
+        let near = w.rssi(0, 1, 0.0).unwrap();
+        let far = w.rssi(0, 2, 0.0).unwrap();
+        assert!((near - (-70.0)).abs() < 1e-9, "{near}");
+        assert!(far < near);
+        let mut w = Wireless::new(line(2, 1.0), RadioParams::default(), 1);
+        w.transmit(0, 0, &encode_tx(11, 0, 500, b"x"));
+        w.transmit(1, 0, &encode_tx(12, 0, 500, b"y"));
+        // Different channels: both heard despite overlapping in time.
+        assert_eq!(w.flush(1_000_000).len(), 2);
+    }
+
+    #[test]
+    fn overlapping_frames_collide_unless_one_is_much_stronger() {
+        // 0 and 2 both reach 1 equally strongly at the same time: collision.
+        let mut w = Wireless::new(line(3, 5.0), RadioParams::default(), 1);
+        w.transmit(0, 0, &encode_tx(15, 0, 1000, b"a"));
+        w.transmit(2, 100_000, &encode_tx(15, 0, 1000, b"c"));
+        let d = w.flush(5_000_000);
+        assert!(d.iter().all(|d| d.to != 1), "{d:?}");
+        // Now 2 is far away: node 1 captures 0's frame.
+        let mut w = Wireless::new(vec![[0.0; 3], [1.0, 0.0, 0.0], [60.0, 0.0, 0.0]], RadioParams::default(), 1);
+        w.transmit(0, 0, &encode_tx(15, 0, 1000, b"a"));
+        w.transmit(2, 100_000, &encode_tx(15, 0, 1000, b"c"));
+        let d = w.flush(5_000_000);
+        assert!(d.iter().any(|d| d.to == 1 && d.frame.ends_with(b"a")), "{d:?}");
+    }
+
+    #[test]
+    fn frames_wait_for_their_end_before_being_judged() {
+        let mut w = Wireless::new(line(2, 1.0), RadioParams::default(), 1);
+        w.transmit(0, 0, &encode_tx(15, 0, 4000, b"long"));
+        assert!(w.flush(1_000_000).is_empty());
+        assert_eq!(w.flush(4_000_000).len(), 1);
+        assert!(w.flush(9_000_000).is_empty(), "judged once");
+    }
+}

@@ -82,6 +82,9 @@ pub fn qemu(machine: &str, image_name: &str, end_marker: &str, wall_limit: Durat
             "-serial",
             "stdio",
         ])
+        // Instruction-counted time: QEMU's own output then does not depend
+        // on how loaded the machine running the tests is.
+        .args(["-icount", "shift=0,sleep=off"])
         .arg("-kernel")
         .arg(image(image_name))
         .stdin(Stdio::null())

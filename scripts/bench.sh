@@ -3,9 +3,10 @@
 # Unicorn harness (the same engine with no machinery: RAM, a UART write
 # sink, no hooks) and on QEMU (plain and -icount), then an idle-heavy image
 # on Ensemble, and prints the times and ratios. Each figure is the best of
-# RUNS (default 3) wall-clock runs, measured from launch to the image's
-# "done" line. Exits 0 even if a target is missed (it is a report);
-# non-zero only if something failed to run.
+# RUNS (default 3) runs, the runners taking turns: wall time from launch to
+# the image's "done" line, and CPU time. Exits 0 even if a target is missed
+# (it is a report); non-zero only if something failed to run. Figures and
+# findings: BENCHMARKS.md.
 #
 #   ./scripts/bench.sh            # RUNS=5 ./scripts/bench.sh for more runs
 set -euo pipefail
@@ -27,15 +28,18 @@ TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 
 # time_to_line PATTERN CMD...: run CMD (stdin from /dev/null, stdout
-# through a fifo, stderr to $TMP/stderr), print the seconds from launch to
-# the first stdout line containing PATTERN. CMD is then left to exit by
-# itself if it does so promptly (its exit status must be 0), or killed
-# (QEMU never exits: the image sleeps at the end). Fails if the line never
-# comes.
+# through a fifo, stderr to $TMP/stderr), print the wall seconds from
+# launch to the first stdout line containing PATTERN, and the CPU seconds
+# (user + system) CMD used in all. CMD is then left to exit by itself if it
+# does so promptly (its exit status must be 0), or killed (QEMU never
+# exits: the image sleeps at the end). Fails if the line never comes.
 time_to_line() {
   local pat=$1 t0 t1="" line pid rc=0 i
   shift
   rm -f "$TMP/fifo" && mkfifo "$TMP/fifo"
+  # `times` (a builtin, so not in a subshell) gives the CPU time of the
+  # children this shell has waited for.
+  times >"$TMP/times0"
   t0=$EPOCHREALTIME
   timeout "$GUARD" "$@" </dev/null >"$TMP/fifo" 2>"$TMP/stderr" &
   pid=$!
@@ -61,6 +65,7 @@ time_to_line() {
   else
     wait "$pid" || rc=$?
   fi
+  times >"$TMP/times1"
   cat <&3 >>"$TMP/stdout"
   exec 3<&-
   if [ -z "$t1" ] || [ "$rc" -ne 0 ]; then
@@ -68,31 +73,38 @@ time_to_line() {
     cat "$TMP/stdout" "$TMP/stderr" >&2
     return 1
   fi
-  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }'
+  awk -v a="$t0" -v b="$t1" '
+    FNR == 2 { split($0, f, /[ms]+/); cpu[FILENAME] = f[1] * 60 + f[2] + f[3] * 60 + f[4] }
+    END { printf "%.3f %.3f\n", b - a, cpu[ARGV[2]] - cpu[ARGV[1]] }' "$TMP/times0" "$TMP/times1"
 }
 
-# best NAME PATTERN CMD...: the best of $RUNS runs, into BEST[NAME].
-declare -A BEST
-best() {
-  local name=$1 pat=$2 t b="" i
+# measure NAME PATTERN CMD...: one run; keeps the best wall and CPU times
+# of NAME in BEST[NAME] and CPU[NAME].
+declare -A BEST CPU
+measure() {
+  local name=$1 pat=$2 r t c
   shift 2
-  for ((i = 0; i < RUNS; i++)); do
-    t=$(time_to_line "$pat" "$@")
-    echo "bench: $name run $((i + 1)): ${t}s" >&2
-    if [ -z "$b" ] || awk -v t="$t" -v b="$b" 'BEGIN { exit !(t < b) }'; then b=$t; fi
-  done
-  BEST[$name]=$b
+  r=$(time_to_line "$pat" "$@")
+  read -r t c <<<"$r"
+  echo "bench: $name: ${t}s wall, ${c}s CPU" >&2
+  if [ -z "${BEST[$name]:-}" ] || awk -v t="$t" -v b="${BEST[$name]}" 'BEGIN { exit !(t < b) }'; then BEST[$name]=$t; fi
+  if [ -z "${CPU[$name]:-}" ] || awk -v t="$c" -v b="${CPU[$name]}" 'BEGIN { exit !(t < b) }'; then CPU[$name]=$c; fi
 }
 
 ENSEMBLE=(target/release/ensemble run --board mps2-an385 --no-input)
 QEMU=(qemu-system-arm -M mps2-an385 -nographic -monitor none -serial stdio)
 
-best ensemble "cpu-bound: done" "${ENSEMBLE[@]}" --image "$CPU_IMAGE" --expect 'cpu-bound: done' --stats
-# Guest work, from Ensemble's --stats: ticks are halfwords of code executed.
-TICKS=$(sed -n 's/.*virtual time .* (\([0-9]*\) ticks).*/\1/p' "$TMP/stderr")
-best bare "cpu-bound: done" target/release/bare-unicorn "$CPU_IMAGE" "$GUARD"
-best qemu "cpu-bound: done" "${QEMU[@]}" -kernel "$CPU_IMAGE"
-best qemu-icount "cpu-bound: done" "${QEMU[@]}" -icount shift=0,sleep=off -kernel "$CPU_IMAGE"
+# Runners take turns, so that a busy spell of the machine does not land on
+# one runner only.
+for ((i = 1; i <= RUNS; i++)); do
+  echo "bench: round $i of $RUNS" >&2
+  measure ensemble "cpu-bound: done" "${ENSEMBLE[@]}" --image "$CPU_IMAGE" --expect 'cpu-bound: done' --stats
+  # Guest work, from Ensemble's --stats: ticks are halfwords of code executed.
+  TICKS=$(sed -n 's/.*virtual time .* (\([0-9]*\) ticks).*/\1/p' "$TMP/stderr")
+  measure bare "cpu-bound: done" target/release/bare-unicorn "$CPU_IMAGE" "$GUARD"
+  measure qemu "cpu-bound: done" "${QEMU[@]}" -kernel "$CPU_IMAGE"
+  measure qemu-icount "cpu-bound: done" "${QEMU[@]}" -icount shift=0,sleep=off -kernel "$CPU_IMAGE"
+done
 
 # Idle: virtual seconds per wall second, as Ensemble's --stats reports them.
 IDLE_BEST=""
@@ -101,32 +113,43 @@ for ((i = 0; i < RUNS; i++)); do
   read -r virt wall < <(sed -n 's/.*virtual time \([0-9.]*\)s .*wall time \([0-9.]*\)s.*/\1 \2/p' "$TMP/stderr")
   [ -n "${virt:-}" ] || { echo "bench: no --stats line from the idle run" >&2; cat "$TMP/stderr" >&2; exit 1; }
   speed=$(awk -v v="$virt" -v w="$wall" 'BEGIN { printf "%.1f", (w > 0 ? v / w : 1e9) }')
-  echo "bench: idle run $((i + 1)): ${virt}s virtual in ${wall}s wall (${speed}x)" >&2
+  echo "bench: idle run $((i + 1)) of $RUNS: ${virt}s virtual in ${wall}s wall (${speed}x)" >&2
   if [ -z "$IDLE_BEST" ] || awk -v t="$speed" -v b="$IDLE_BEST" 'BEGIN { exit !(t > b) }'; then
     IDLE_BEST=$speed IDLE_VIRT=$virt IDLE_WALL=$wall
   fi
 done
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+# ratio A B [DECIMALS]
+ratio() { awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN { printf "%.*f", d, a / b }'; }
 verdict() { awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN { ok = (op == "<=") ? v <= t : v >= t; print ok ? "met" : "MISSED" }'; }
 E=${BEST[ensemble]} B=${BEST[bare]} Q=${BEST[qemu]} QI=${BEST[qemu-icount]}
-EB=$(ratio "$E" "$B")
+EB=$(ratio "$E" "$B" 3)
 
 echo
-echo "Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1); best of $RUNS runs"
+echo "Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), load average $(cut -d' ' -f1-3 /proc/loadavg); best of $RUNS runs"
 echo
-echo "CPU-bound image ($CPU_IMAGE), wall seconds to 'cpu-bound: done':"
-printf '  %-34s %8ss\n' "ensemble" "$E" "bare-unicorn (no hooks)" "$B" \
-  "qemu-system-arm" "$Q" "qemu-system-arm -icount shift=0" "$QI"
+echo "CPU-bound image ($CPU_IMAGE):"
+printf '  %-34s %10s %10s\n' "runner" "wall (s)" "CPU (s)"
+for n in ensemble bare qemu qemu-icount; do
+  case $n in
+    ensemble) label="ensemble" ;;
+    bare) label="bare-unicorn (no hooks)" ;;
+    qemu) label="qemu-system-arm" ;;
+    qemu-icount) label="qemu-system-arm -icount shift=0" ;;
+  esac
+  printf '  %-34s %10s %10s\n' "$label" "${BEST[$n]}" "${CPU[$n]}"
+done
+echo "  (wall: launch to the 'done' line; CPU: user + system of the whole process, QEMU's startup and threads included)"
 if [ -n "$TICKS" ]; then
-  printf '  guest work: %s ticks (halfwords of code); ensemble %s M/s, bare %s M/s\n' "$TICKS" \
+  printf '  guest work: %s ticks (halfwords of code executed): ensemble %s M/s, bare-unicorn %s M/s\n' "$TICKS" \
     "$(awk -v t="$TICKS" -v s="$E" 'BEGIN { printf "%.0f", t / s / 1e6 }')" \
     "$(awk -v t="$TICKS" -v s="$B" 'BEGIN { printf "%.0f", t / s / 1e6 }')"
 fi
 echo
-echo "Ratios:"
+echo "Ratios (wall):"
 printf '  %-34s %8s   target <= 1.15: %s\n' "ensemble / bare-unicorn" "$EB" "$(verdict "$EB" "<=" 1.15)"
-printf '  %-34s %8s\n' "ensemble / qemu" "$(ratio "$E" "$Q")" \
+printf '  %-34s %8s\n' "ensemble / bare-unicorn (CPU time)" "$(ratio "${CPU[ensemble]}" "${CPU[bare]}" 3)" \
+  "ensemble / qemu" "$(ratio "$E" "$Q")" \
   "ensemble / qemu -icount" "$(ratio "$E" "$QI")" \
   "bare-unicorn / qemu" "$(ratio "$B" "$Q")" \
   "bare-unicorn / qemu -icount" "$(ratio "$B" "$QI")"

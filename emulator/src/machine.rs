@@ -788,18 +788,24 @@ impl Machine {
         }
     }
 
-    /// Addresses in RAM and ROM (and their aliases) of every instruction
-    /// that `is_match(first halfword, next halfword)` accepts. Data that
-    /// happens to match only gets a hook that never runs.
+    /// Addresses (and their aliases) of every instruction in the loaded
+    /// image that `is_match(first halfword, next halfword)` accepts. Data
+    /// that happens to match only gets a hook that never runs.
     fn find_instructions(&self, is_match: impl Fn(u16, u16) -> bool) -> Vec<u64> {
         let mut found = Vec::new();
-        for (m, buf) in self.board.memory.iter().zip(&self.memory) {
+        for seg in &self.image.segments {
+            let Some((mem, _)) = self.board.memory_at(seg.addr, seg.data.len() as u64) else {
+                continue;
+            };
+            let buf = &seg.data;
             for i in (0..buf.len().saturating_sub(3)).step_by(2) {
                 let hw1 = u16::from_le_bytes([buf[i], buf[i + 1]]);
                 let hw2 = u16::from_le_bytes([buf[i + 2], buf[i + 3]]);
                 if is_match(hw1, hw2) {
-                    for base in std::iter::once(m.base).chain(m.aliases.iter().copied()) {
-                        found.push(base + i as u64);
+                    let addr = seg.addr + i as u64;
+                    let offset = self.board.memory_at(addr, 4).map(|(_, o)| o).unwrap_or(0);
+                    for base in std::iter::once(mem.base).chain(mem.aliases.iter().copied()) {
+                        found.push(base + offset);
                     }
                 }
             }

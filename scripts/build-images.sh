@@ -16,6 +16,7 @@ OUT="$IMAGES_DIR/build"
 CROSS="${CROSS:-arm-none-eabi-}"
 CC="${CROSS}gcc"
 OBJCOPY="${CROSS}objcopy"
+AR="${CROSS}ar"
 
 # image name, then the boards it is built for.
 IMAGES=(
@@ -29,6 +30,10 @@ IMAGES=(
   "idle-bench     an385"
   "uart-echo      an385 sensor-node"
   "sleep-on-exit  an385"
+  "net-ping       an385"
+  "net-node       an385"
+  "net-hub        an385"
+  "radio-node     sensor-node"
 )
 
 command -v "$CC" >/dev/null || { echo "build-images: $CC not found (run scripts/setup.sh)" >&2; exit 1; }
@@ -90,7 +95,19 @@ for entry in "${IMAGES[@]}"; do
       "$CC" "${COMMON_FLAGS[@]}" "${flags[@]}" -c -o "$obj" "$src"
       objs+=("$obj")
     done
-    "$CC" "${COMMON_FLAGS[@]}" "${flags[@]}" -o "$TMP/$out.elf" "${objs[@]}" -lgcc
+    # images/lib/net/ (the network stack) is linked as an archive, so an
+    # image gets only the members it uses: images without networking are
+    # unchanged, and the stack's SysTick and IRQ 13 handlers never clash
+    # with an image's own.
+    net_objs=()
+    for src in images/lib/net/*.c; do
+      obj="$TMP/$out/net-$(basename "$src").o"
+      "$CC" "${COMMON_FLAGS[@]}" "${flags[@]}" -c -o "$obj" "$src"
+      net_objs+=("$obj")
+    done
+    rm -f "$TMP/$out/libnet.a"
+    "$AR" rcsD "$TMP/$out/libnet.a" "${net_objs[@]}"
+    "$CC" "${COMMON_FLAGS[@]}" "${flags[@]}" -o "$TMP/$out.elf" "${objs[@]}" "$TMP/$out/libnet.a" -lgcc
     "$OBJCOPY" -O binary "$TMP/$out.elf" "$TMP/$out.bin"
     install_if_changed "$TMP/$out.elf" "$OUT/$out.elf"
     install_if_changed "$TMP/$out.bin" "$OUT/$out.bin"

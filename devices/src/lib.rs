@@ -19,6 +19,7 @@ pub mod cmsdk_watchdog;
 pub mod fpgaio;
 pub mod lan9118;
 pub mod mps2_scc;
+pub mod radio;
 pub mod zero;
 
 mod countdown;

@@ -182,6 +182,7 @@ pub const DEVICE_KINDS: &[&str] = &[
     "mps2-fpgaio",
     "mps2-scc",
     "lan9118",
+    "radio",
 ];
 
 /// The 1-based line of byte `offset` in `text`, for error messages.

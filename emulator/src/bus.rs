@@ -5,8 +5,8 @@ use std::collections::VecDeque;
 
 use ensemble_devices::{
     cmsdk_dualtimer::CmsdkDualTimer, cmsdk_timer::CmsdkTimer, cmsdk_uart::CmsdkUart,
-    cmsdk_watchdog::CmsdkWatchdog, fpgaio::Fpgaio, lan9118::Lan9118, mps2_scc::Mps2Scc, Device,
-    Ticks,
+    cmsdk_watchdog::CmsdkWatchdog, fpgaio::Fpgaio, lan9118::Lan9118, mps2_scc::Mps2Scc,
+    radio::Radio, Device, Ticks,
 };
 
 use crate::board::{DeviceSpec, IrqTarget};
@@ -106,6 +106,7 @@ pub fn build_device(spec: &DeviceSpec, clock_hz: u64) -> Result<Box<dyn Device>,
     let allowed: &[&str] = match spec.kind.as_str() {
         "mps2-scc" => &["id"],
         "lan9118" => &["mac"],
+        "radio" => &["eui"],
         _ => &[],
     };
     if let Some(k) = spec.params.keys().find(|k| !allowed.contains(&k.as_str())) {
@@ -133,6 +134,7 @@ pub fn build_device(spec: &DeviceSpec, clock_hz: u64) -> Result<Box<dyn Device>,
             };
             Box::new(Lan9118::new(mac, clock_hz))
         }
+        "radio" => Box::new(Radio::new(clock_hz, param_u32(spec, "eui")?.unwrap_or(1))),
         other => return Err(format!("device '{}': unknown kind {other}", spec.name)),
     })
 }

@@ -70,8 +70,9 @@ struct Worker {
 pub struct Fleet {
     workers: Vec<Worker>,
     owner: Vec<usize>,
-    /// NIC device names of each machine, in board order.
-    pub nics: Vec<Vec<String>>,
+    /// Network interfaces of each machine: (device name, "ethernet" or
+    /// "radio"), in board order.
+    pub nics: Vec<Vec<(String, &'static str)>>,
 }
 
 struct Hosted {
@@ -147,7 +148,8 @@ impl Fleet {
         for specs in per_worker {
             let (cmd_tx, cmd_rx) = channel::<Cmd>();
             let (out_tx, out_rx) = channel::<Vec<(usize, Outcome)>>();
-            let (ready_tx, ready_rx) = channel::<Result<Vec<(usize, Vec<String>)>, String>>();
+            type Ready = Result<Vec<(usize, Vec<(String, &'static str)>)>, String>;
+            let (ready_tx, ready_rx) = channel::<Ready>();
             let join = std::thread::Builder::new()
                 .name("ensemble-worker".into())
                 .spawn(move || {
@@ -156,7 +158,7 @@ impl Fleet {
                     for (index, spec) in specs {
                         match Machine::new(spec.board, spec.image, Trace::off()) {
                             Ok(machine) => {
-                                nics.push((index, machine.devices_of_kind("lan9118")));
+                                nics.push((index, machine.network_interfaces()));
                                 hosted.push(Hosted {
                                     index,
                                     machine,

@@ -605,6 +605,20 @@ impl Machine {
         hw.now = hw.now.max(t);
     }
 
+    /// Network interfaces: (device name, "ethernet" or "radio"), board order.
+    pub fn network_interfaces(&self) -> Vec<(String, &'static str)> {
+        self.uc
+            .get_data()
+            .slots
+            .iter()
+            .filter_map(|s| match s.dev.kind() {
+                "lan9118" => Some((s.name.clone(), "ethernet")),
+                "radio" => Some((s.name.clone(), "radio")),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Names of devices of a given kind ("lan9118", "cmsdk-uart").
     pub fn devices_of_kind(&self, kind: &str) -> Vec<String> {
         self.uc

@@ -29,6 +29,7 @@ use thiserror::Error;
 use toml::Spanned;
 
 use crate::net::switch::LinkParams;
+use crate::net::wireless::RadioParams;
 use crate::time::parse_duration_ns;
 
 #[derive(Debug, Error)]
@@ -88,6 +89,15 @@ struct RawNetwork {
     loss: Option<f64>,
     #[serde(default)]
     mtu: Option<i64>,
+    /// Wireless: metres beyond which nothing is heard.
+    #[serde(default)]
+    range: Option<f64>,
+    #[serde(default)]
+    path_loss_exponent: Option<f64>,
+    #[serde(default)]
+    reference_loss: Option<f64>,
+    #[serde(default)]
+    sensitivity: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -101,11 +111,32 @@ pub struct DeviceDecl {
 }
 
 #[derive(Debug, Clone)]
+pub enum Medium {
+    Switch(LinkParams),
+    Wireless(RadioParams),
+}
+
+impl Medium {
+    /// The shortest delay between a frame leaving one machine and arriving
+    /// at another, which bounds the lockstep quantum.
+    pub fn latency_ns(&self) -> u64 {
+        match self {
+            Medium::Switch(p) => p.latency_ns,
+            Medium::Wireless(p) => p.latency_ns,
+        }
+    }
+
+    pub fn is_wireless(&self) -> bool {
+        matches!(self, Medium::Wireless(_))
+    }
+}
+
+#[derive(Debug, Clone)]
 pub struct NetworkDecl {
     pub name: String,
-    /// Indices into `Scenario::devices`, in member order (= switch port).
+    /// Indices into `Scenario::devices`, in member order (= port).
     pub members: Vec<usize>,
-    pub params: LinkParams,
+    pub medium: Medium,
 }
 
 #[derive(Debug, Clone)]
@@ -138,6 +169,10 @@ pub enum Action {
     },
     Delay {
         ns: u64,
+    },
+    Move {
+        device: usize,
+        position: [f64; 3],
     },
 }
 
@@ -239,15 +274,19 @@ impl Scenario {
             if networks.iter().any(|o| o.name == n.name) {
                 return Err(err(at, format!("network '{}': duplicate name", n.name)));
             }
-            if n.kind != "switch" {
-                return Err(err(
-                    at,
-                    format!(
-                        "network '{}': kind: unknown kind '{}' (switch)",
-                        n.name, n.kind
-                    ),
-                ));
-            }
+            let wireless = match n.kind.as_str() {
+                "switch" => false,
+                "wireless" => true,
+                other => {
+                    return Err(err(
+                        at,
+                        format!(
+                            "network '{}': kind: unknown kind '{other}' (switch, wireless)",
+                            n.name
+                        ),
+                    ))
+                }
+            };
             let mut members = Vec::new();
             for m in &n.members {
                 let i = device_index(m, at, &format!("network '{}': members", n.name))?;
@@ -256,11 +295,11 @@ impl Scenario {
                 }
                 members.push(i);
             }
-            let mut params = LinkParams::default();
-            if let Some(l) = &n.latency {
-                params.latency_ns = duration(l, &format!("network '{}': latency", n.name), at)?;
-            }
-            if params.latency_ns == 0 {
+            let latency_ns = match &n.latency {
+                Some(l) => duration(l, &format!("network '{}': latency", n.name), at)?,
+                None => 1_000_000,
+            };
+            if latency_ns == 0 {
                 return Err(err(
                     at,
                     format!(
@@ -269,42 +308,94 @@ impl Scenario {
                     ),
                 ));
             }
-            if let Some(j) = &n.jitter {
-                params.jitter_ns = duration(j, &format!("network '{}': jitter", n.name), at)?;
-            }
-            if let Some(loss) = n.loss {
-                if !(0.0..=1.0).contains(&loss) {
-                    return Err(err(
-                        at,
-                        format!("network '{}': loss must be within 0..1", n.name),
-                    ));
-                }
-                params.loss = loss;
-            }
-            if let Some(mtu) = n.mtu {
-                if !(64..=65535).contains(&mtu) {
-                    return Err(err(
-                        at,
-                        format!("network '{}': mtu must be 64..65535", n.name),
-                    ));
-                }
-                params.mtu = mtu as usize;
-            }
-            if let Some(b) = &n.bandwidth {
-                params.bandwidth_bps = parse_bandwidth(b).ok_or_else(|| {
-                    err(
+            let only = |what: &str, present: bool| -> Result<(), ScenarioError> {
+                if present {
+                    Err(err(
                         at,
                         format!(
-                            "network '{}': bandwidth: expected bits/s or a string like \"100Mbit\"",
-                            n.name
+                            "network '{}': {what} does not apply to a {} network",
+                            n.name, n.kind
                         ),
-                    )
-                })?;
-            }
+                    ))
+                } else {
+                    Ok(())
+                }
+            };
+            let medium = if wireless {
+                only("jitter", n.jitter.is_some())?;
+                only("bandwidth", n.bandwidth.is_some())?;
+                only("loss", n.loss.is_some())?;
+                only("mtu", n.mtu.is_some())?;
+                let mut p = RadioParams {
+                    latency_ns,
+                    ..RadioParams::default()
+                };
+                if let Some(r) = n.range {
+                    if !(r > 0.0) {
+                        return Err(err(at, format!("network '{}': range must be above zero metres", n.name)));
+                    }
+                    p.range_m = r;
+                }
+                if let Some(e) = n.path_loss_exponent {
+                    if !(1.0..=6.0).contains(&e) {
+                        return Err(err(at, format!("network '{}': path_loss_exponent must be within 1..6", n.name)));
+                    }
+                    p.exponent = e;
+                }
+                if let Some(l) = n.reference_loss {
+                    p.reference_loss_db = l;
+                }
+                if let Some(sens) = n.sensitivity {
+                    p.sensitivity_dbm = sens;
+                }
+                Medium::Wireless(p)
+            } else {
+                only("range", n.range.is_some())?;
+                only("path_loss_exponent", n.path_loss_exponent.is_some())?;
+                only("reference_loss", n.reference_loss.is_some())?;
+                only("sensitivity", n.sensitivity.is_some())?;
+                let mut params = LinkParams {
+                    latency_ns,
+                    ..LinkParams::default()
+                };
+                if let Some(j) = &n.jitter {
+                    params.jitter_ns = duration(j, &format!("network '{}': jitter", n.name), at)?;
+                }
+                if let Some(loss) = n.loss {
+                    if !(0.0..=1.0).contains(&loss) {
+                        return Err(err(
+                            at,
+                            format!("network '{}': loss must be within 0..1", n.name),
+                        ));
+                    }
+                    params.loss = loss;
+                }
+                if let Some(mtu) = n.mtu {
+                    if !(64..=65535).contains(&mtu) {
+                        return Err(err(
+                            at,
+                            format!("network '{}': mtu must be 64..65535", n.name),
+                        ));
+                    }
+                    params.mtu = mtu as usize;
+                }
+                if let Some(b) = &n.bandwidth {
+                    params.bandwidth_bps = parse_bandwidth(b).ok_or_else(|| {
+                        err(
+                            at,
+                            format!(
+                                "network '{}': bandwidth: expected bits/s or a string like \"100Mbit\"",
+                                n.name
+                            ),
+                        )
+                    })?;
+                }
+                Medium::Switch(params)
+            };
             networks.push(NetworkDecl {
                 name: n.name.clone(),
                 members,
-                params,
+                medium,
             });
         }
         let network_index = |name: &str, at: usize| -> Result<usize, ScenarioError> {
@@ -407,9 +498,33 @@ impl Scenario {
                                 .collect::<Result<Vec<_>, _>>()
                         })
                         .collect::<Result<Vec<_>, _>>()?;
+                    if networks[network].medium.is_wireless() {
+                        return Err(err(at, "step partition: applies to switch networks (move devices apart on a wireless one)".into()));
+                    }
                     Action::Partition { network, groups }
                 }
-                "heal" => Action::Heal { network: net()? },
+                "heal" => {
+                    let network = net()?;
+                    if networks[network].medium.is_wireless() {
+                        return Err(err(at, "step heal: applies to switch networks (move devices apart on a wireless one)".into()));
+                    }
+                    Action::Heal { network }
+                }
+                "move" => {
+                    let position = field("position")?
+                        .as_array()
+                        .filter(|a| a.len() == 3)
+                        .and_then(|a| {
+                            a.iter()
+                                .map(|v| v.as_float().or_else(|| v.as_integer().map(|i| i as f64)))
+                                .collect::<Option<Vec<f64>>>()
+                        })
+                        .ok_or_else(|| err(at, "step move: position must be [x, y, z] in metres".into()))?;
+                    Action::Move {
+                        device: dev("device")?,
+                        position: [position[0], position[1], position[2]],
+                    }
+                }
                 "delay" => Action::Delay {
                     ns: duration(
                         value
@@ -423,7 +538,7 @@ impl Scenario {
                     return Err(err(
                         at,
                         format!(
-                            "step: unknown action '{other}' (wait-uart, expect-no-uart, write-uart, link-down, link-up, partition, heal, delay)"
+                            "step: unknown action '{other}' (wait-uart, expect-no-uart, write-uart, link-down, link-up, partition, heal, move, delay)"
                         ),
                     ))
                 }
@@ -518,8 +633,11 @@ partition = { network = "lan", groups = [["a"], ["b"]] }
     fn parses_devices_networks_and_steps() {
         let s = Scenario::parse(GOOD, "s.toml", &dir()).unwrap();
         assert_eq!(s.devices.len(), 2);
-        assert_eq!(s.networks[0].params.latency_ns, 2_000_000);
-        assert_eq!(s.networks[0].params.bandwidth_bps, 10_000_000);
+        let Medium::Switch(p) = &s.networks[0].medium else {
+            panic!("a switch")
+        };
+        assert_eq!(p.latency_ns, 2_000_000);
+        assert_eq!(p.bandwidth_bps, 10_000_000);
         assert_eq!(s.steps.len(), 3);
         assert_eq!(s.steps[1].at_ns, Some(6_000_000_000));
         assert!(matches!(s.steps[2].action, Action::Partition { .. }));

@@ -15,8 +15,9 @@ use crate::loader::Image;
 use crate::machine::CrashInfo;
 use crate::net::pcap::Capture;
 use crate::net::switch::Switch;
-use crate::net::Rng;
-use crate::scenario::{Action, Scenario};
+use crate::net::wireless::Wireless;
+use crate::net::{Delivery, Rng};
+use crate::scenario::{Action, Medium, Scenario};
 
 /// Quantum when no network bounds it.
 const DEFAULT_QUANTUM_NS: u64 = 10_000_000;
@@ -57,9 +58,30 @@ pub struct Report {
     pub frames_dropped: u64,
 }
 
+enum Fabric {
+    Switch(Switch),
+    Wireless(Wireless),
+}
+
 struct Net {
-    switch: Switch,
+    fabric: Fabric,
     capture: Option<Capture>,
+}
+
+impl Net {
+    fn set_link(&mut self, port: usize, up: bool) {
+        match &mut self.fabric {
+            Fabric::Switch(s) => s.set_link(port, up),
+            Fabric::Wireless(w) => w.set_enabled(port, up),
+        }
+    }
+
+    fn dropped(&self) -> u64 {
+        match &self.fabric {
+            Fabric::Switch(s) => s.dropped,
+            Fabric::Wireless(w) => w.dropped,
+        }
+    }
 }
 
 /// The MAC a scenario gives the n-th device's first NIC: QEMU's prefix and
@@ -77,9 +99,19 @@ pub fn run(
     let mut specs = Vec::new();
     for (i, d) in scenario.devices.iter().enumerate() {
         let mut board = Board::load(&d.board).with_context(|| format!("device '{}'", d.name))?;
-        for dev in board.devices.iter_mut().filter(|x| x.kind == "lan9118") {
-            dev.params
-                .insert("mac".into(), toml::Value::String(device_mac(i)));
+        // Each device its own identity: MACs for Ethernet, EUIs for radios.
+        for dev in board.devices.iter_mut() {
+            match dev.kind.as_str() {
+                "lan9118" => {
+                    dev.params
+                        .insert("mac".into(), toml::Value::String(device_mac(i)));
+                }
+                "radio" => {
+                    dev.params
+                        .insert("eui".into(), toml::Value::Integer(i as i64 + 1));
+                }
+                _ => {}
+            }
         }
         let image = Image::load(&d.image.display().to_string())
             .with_context(|| format!("device '{}'", d.name))?;
@@ -92,21 +124,31 @@ pub fn run(
     }
     let mut fleet = Fleet::start(specs, opts.threads).map_err(anyhow::Error::msg)?;
 
-    // Which NIC of each device is on which network: the k-th network a
-    // device joins uses its k-th NIC.
+    // Which interface of each device is on which network: the k-th network
+    // of a kind that a device joins uses its k-th interface of that kind.
     let mut port_nic: Vec<Vec<String>> = Vec::new();
-    let mut joined = vec![0usize; scenario.devices.len()];
+    let mut joined: Vec<[usize; 2]> = vec![[0, 0]; scenario.devices.len()];
     for n in &scenario.networks {
+        let (slot, kind) = if n.medium.is_wireless() {
+            (1, "radio")
+        } else {
+            (0, "ethernet")
+        };
         let mut nics = Vec::new();
         for &d in &n.members {
-            let k = joined[d];
-            joined[d] += 1;
-            let nic = fleet.nics[d].get(k).cloned().ok_or_else(|| {
+            let k = joined[d][slot];
+            joined[d][slot] += 1;
+            let have: Vec<&String> = fleet.nics[d]
+                .iter()
+                .filter(|(_, k)| *k == kind)
+                .map(|(n, _)| n)
+                .collect();
+            let nic = have.get(k).map(|s| (*s).clone()).ok_or_else(|| {
                 anyhow::anyhow!(
-                    "device '{}' has no network interface for network '{}' (its board has {})",
+                    "device '{}' has no {kind} interface for network '{}' (its board has {})",
                     scenario.devices[d].name,
                     n.name,
-                    fleet.nics[d].len()
+                    have.len()
                 )
             })?;
             nics.push(nic);
@@ -124,14 +166,26 @@ pub fn run(
         let capture = match &opts.artifacts {
             Some(dir) => {
                 let p = dir.join(format!("{}.pcap", n.name));
-                Some(Capture::create(&p).with_context(|| format!("creating {}", p.display()))?)
+                Some(
+                    Capture::create(&p, n.medium.is_wireless())
+                        .with_context(|| format!("creating {}", p.display()))?,
+                )
             }
             None => None,
         };
-        nets.push(Net {
-            switch: Switch::new(n.members.len(), n.params.clone(), seeds.next_u64()),
-            capture,
-        });
+        let seed = seeds.next_u64();
+        let fabric = match &n.medium {
+            Medium::Switch(p) => Fabric::Switch(Switch::new(n.members.len(), p.clone(), seed)),
+            Medium::Wireless(p) => Fabric::Wireless(Wireless::new(
+                n.members
+                    .iter()
+                    .map(|&d| scenario.devices[d].position)
+                    .collect(),
+                p.clone(),
+                seed,
+            )),
+        };
+        nets.push(Net { fabric, capture });
     }
     let mut logs: Vec<Option<File>> = Vec::new();
     for d in &scenario.devices {
@@ -147,7 +201,7 @@ pub fn run(
     let quantum = scenario
         .networks
         .iter()
-        .map(|n| n.params.latency_ns)
+        .map(|n| n.medium.latency_ns())
         .min()
         .unwrap_or(DEFAULT_QUANTUM_NS)
         .min(DEFAULT_QUANTUM_NS);
@@ -239,7 +293,7 @@ pub fn run(
                         .iter()
                         .position(|m| m == device)
                         .expect("validated member");
-                    nets[*network].switch.set_link(port, *up);
+                    nets[*network].set_link(port, *up);
                     inbox.push((
                         *device,
                         Inbound::Link {
@@ -258,9 +312,25 @@ pub fn run(
                                 .collect()
                         })
                         .collect();
-                    nets[*network].switch.partition(&ports);
+                    if let Fabric::Switch(sw) = &mut nets[*network].fabric {
+                        sw.partition(&ports);
+                    }
                 }
-                Action::Heal { network } => nets[*network].switch.heal(),
+                Action::Heal { network } => {
+                    if let Fabric::Switch(sw) = &mut nets[*network].fabric {
+                        sw.heal();
+                    }
+                }
+                Action::Move { device, position } => {
+                    for (ni, n) in scenario.networks.iter().enumerate() {
+                        if let (Some(port), Fabric::Wireless(w)) = (
+                            n.members.iter().position(|m| m == device),
+                            &mut nets[ni].fabric,
+                        ) {
+                            w.set_position(port, *position);
+                        }
+                    }
+                }
                 Action::Delay { ns } => {
                     if now < begun + ns {
                         wake_at = Some(begun + ns);
@@ -331,23 +401,30 @@ pub fn run(
                     continue;
                 };
                 let net = &mut nets[ni];
-                if net.switch.link_up(port) {
-                    if let Some(c) = net.capture.as_mut() {
-                        c.record(t, frame)?;
+                let deliveries: Vec<Delivery> = match &mut net.fabric {
+                    Fabric::Switch(sw) => {
+                        if sw.link_up(port) {
+                            if let Some(c) = net.capture.as_mut() {
+                                c.record(t, frame)?;
+                            }
+                        }
+                        sw.send(port, t, frame)
                     }
-                }
-                for d in net.switch.send(port, t, frame) {
-                    let to = n.members[d.to];
-                    in_flight += 1;
-                    inbox.push((
-                        to,
-                        Inbound::Frame {
-                            nic: port_nic[ni][d.to].clone(),
-                            at_ns: d.arrives,
-                            frame: d.frame,
-                        },
-                    ));
-                }
+                    Fabric::Wireless(w) => {
+                        if let (Some(psdu), Some(c)) = (w.transmit(port, t, frame), net.capture.as_mut()) {
+                            c.record(t, &psdu)?;
+                        }
+                        Vec::new()
+                    }
+                };
+                route(&mut inbox, &mut in_flight, n, &port_nic[ni], deliveries);
+            }
+        }
+        // Radio frames are judged once they have ended on air.
+        for (ni, n) in scenario.networks.iter().enumerate() {
+            if let Fabric::Wireless(w) = &mut nets[ni].fabric {
+                let deliveries = w.flush(now);
+                route(&mut inbox, &mut in_flight, n, &port_nic[ni], deliveries);
             }
         }
         for (i, o) in outcomes.into_iter().enumerate() {
@@ -370,7 +447,7 @@ pub fn run(
     for f in logs.iter_mut().flatten() {
         f.flush()?;
     }
-    let frames_dropped = nets.iter().map(|n| n.switch.dropped).sum();
+    let frames_dropped = nets.iter().map(|n| n.dropped()).sum();
     drop(nets);
     Ok(Report {
         ending,
@@ -379,4 +456,25 @@ pub fn run(
         frames_sent,
         frames_dropped,
     })
+}
+
+/// Turn a network's deliveries into inbox entries for the receiving machines.
+fn route(
+    inbox: &mut Vec<(usize, Inbound)>,
+    in_flight: &mut usize,
+    net: &crate::scenario::NetworkDecl,
+    nics: &[String],
+    deliveries: Vec<Delivery>,
+) {
+    for d in deliveries {
+        *in_flight += 1;
+        inbox.push((
+            net.members[d.to],
+            Inbound::Frame {
+                nic: nics[d.to].clone(),
+                at_ns: d.arrives,
+                frame: d.frame,
+            },
+        ));
+    }
 }

@@ -4,6 +4,7 @@
 
 pub mod pcap;
 pub mod switch;
+pub mod wireless;
 
 /// SplitMix64: a small, fast, seedable generator. Every random choice of a
 /// network comes from one of these, seeded from the scenario's seed, and is

@@ -1,4 +1,4 @@
-//! Packet capture: one pcap file per network, Ethernet link type,
+//! Packet capture: one pcap file per network, Ethernet or 802.15.4 link type,
 //! nanosecond timestamps of virtual time (tcpdump, tshark and Wireshark
 //! read it).
 
@@ -15,10 +15,15 @@ pub struct Capture {
 }
 
 impl Capture {
-    pub fn create(path: &Path) -> std::io::Result<Capture> {
+    /// `radio`: IEEE 802.15.4 frames without FCS instead of Ethernet.
+    pub fn create(path: &Path, radio: bool) -> std::io::Result<Capture> {
         let file = BufWriter::new(File::create(path)?);
         let header = PcapHeader {
-            datalink: DataLink::ETHERNET,
+            datalink: if radio {
+                DataLink::IEEE802_15_4_NOFCS
+            } else {
+                DataLink::ETHERNET
+            },
             ts_resolution: TsResolution::NanoSecond,
             ..Default::default()
         };

@@ -332,13 +332,22 @@ impl Scenario {
                 };
                 if let Some(r) = n.range {
                     if !(r > 0.0) {
-                        return Err(err(at, format!("network '{}': range must be above zero metres", n.name)));
+                        return Err(err(
+                            at,
+                            format!("network '{}': range must be above zero metres", n.name),
+                        ));
                     }
                     p.range_m = r;
                 }
                 if let Some(e) = n.path_loss_exponent {
                     if !(1.0..=6.0).contains(&e) {
-                        return Err(err(at, format!("network '{}': path_loss_exponent must be within 1..6", n.name)));
+                        return Err(err(
+                            at,
+                            format!(
+                                "network '{}': path_loss_exponent must be within 1..6",
+                                n.name
+                            ),
+                        ));
                     }
                     p.exponent = e;
                 }

@@ -411,7 +411,9 @@ pub fn run(
                         sw.send(port, t, frame)
                     }
                     Fabric::Wireless(w) => {
-                        if let (Some(psdu), Some(c)) = (w.transmit(port, t, frame), net.capture.as_mut()) {
+                        if let (Some(psdu), Some(c)) =
+                            (w.transmit(port, t, frame), net.capture.as_mut())
+                        {
                             c.record(t, &psdu)?;
                         }
                         Vec::new()

@@ -128,7 +128,13 @@ impl Wireless {
         let mut order: Vec<usize> = (0..self.recent.len())
             .filter(|&i| !self.recent[i].judged && self.recent[i].end <= now)
             .collect();
-        order.sort_by_key(|&i| (self.recent[i].end, self.recent[i].from, self.recent[i].start));
+        order.sort_by_key(|&i| {
+            (
+                self.recent[i].end,
+                self.recent[i].from,
+                self.recent[i].start,
+            )
+        });
         for i in order {
             self.recent[i].judged = true;
             let tx = self.recent[i].clone();
@@ -236,11 +242,18 @@ mod tests {
         let d = w.flush(5_000_000);
         assert!(d.iter().all(|d| d.to != 1), "{d:?}");
         // Now 2 is far away: node 1 captures 0's frame.
-        let mut w = Wireless::new(vec![[0.0; 3], [1.0, 0.0, 0.0], [60.0, 0.0, 0.0]], RadioParams::default(), 1);
+        let mut w = Wireless::new(
+            vec![[0.0; 3], [1.0, 0.0, 0.0], [60.0, 0.0, 0.0]],
+            RadioParams::default(),
+            1,
+        );
         w.transmit(0, 0, &encode_tx(15, 0, 1000, b"a"));
         w.transmit(2, 100_000, &encode_tx(15, 0, 1000, b"c"));
         let d = w.flush(5_000_000);
-        assert!(d.iter().any(|d| d.to == 1 && d.frame.ends_with(b"a")), "{d:?}");
+        assert!(
+            d.iter().any(|d| d.to == 1 && d.frame.ends_with(b"a")),
+            "{d:?}"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::ffi::c_void;
 
 use ensemble_devices::Ticks;
 use thiserror::Error;
+use unicorn_engine::hook::sys;
 use unicorn_engine::{Arch, ArmCpuModel, HookType, MemType, Mode, Prot, RegisterARM as R, Unicorn};
 
 use crate::board::{Board, MemoryKind};
@@ -162,6 +163,54 @@ impl Hw {
             );
         }
     }
+}
+
+/// Virtual time: one tick per halfword of code in each block entered.
+/// Thumb block sizes are in bytes and instructions are 2 or 4 bytes;
+/// halfwords are exact, cheap and deterministic. Stops the CPU, before the
+/// block runs, at a deadline, when a device needs attention, when an
+/// exception could now be taken, or on a two-byte block branching to itself.
+unsafe extern "C" fn block_hook(uc: *mut sys::uc_engine, addr: u64, size: u32, data: *mut c_void) {
+    // SAFETY: `data` is the machine's `Hw`, valid while the engine runs
+    // (see `install_hooks`); nothing else touches it during the callback.
+    let hw = unsafe { &mut *(data as *mut Hw) };
+    if hw.stopping {
+        return;
+    }
+    let read = |r: R| {
+        let mut v: u64 = 0;
+        // SAFETY: a 32-bit register read into a u64, on the live engine.
+        unsafe { sys::uc_reg_read(uc, r as i32, &mut v as *mut u64 as *mut c_void) };
+        v as u32
+    };
+    let exit = if hw.now >= hw.stop_at || hw.attention {
+        Some(CpuExit::Service)
+    } else if hw.irq_maybe
+        && hw
+            .scs
+            .to_take(
+                read(R::PRIMASK) & 1 != 0,
+                read(R::FAULTMASK) & 1 != 0,
+                read(R::BASEPRI),
+            )
+            .is_some()
+    {
+        Some(CpuExit::Service)
+    } else if addr == hw.last_block && size == 2 {
+        Some(CpuExit::Spin)
+    } else {
+        None
+    };
+    if let Some(exit) = exit {
+        hw.stopping = true;
+        hw.exit = Some(exit);
+        // SAFETY: stopping the engine from inside its own hook is the
+        // documented use of uc_emu_stop.
+        unsafe { sys::uc_emu_stop(uc) };
+        return;
+    }
+    hw.last_block = addr;
+    hw.now += (size as u64).div_ceil(2).max(1);
 }
 
 pub struct Machine {
@@ -319,30 +368,29 @@ impl Machine {
     }
 
     fn install_hooks(uc: &mut Unicorn<'static, Hw>) -> Result<(), MachineError> {
-        // Virtual time: one tick per halfword of code in each block entered.
-        // Thumb block sizes are in bytes and instructions are 2 or 4 bytes;
-        // halfwords are exact, cheap and deterministic.
-        uc.add_block_hook(1, 0, |uc, addr, size| {
-            let hw = uc.get_data_mut();
-            if hw.stopping {
-                return;
-            }
-            if hw.now >= hw.stop_at || hw.attention {
-                Hw::request_stop(uc, CpuExit::Service);
-                return;
-            }
-            if hw.irq_maybe && cortex_m::exception_to_take(uc).is_some() {
-                Hw::request_stop(uc, CpuExit::Service);
-                return;
-            }
-            let hw = uc.get_data_mut();
-            if addr == hw.last_block && size == 2 {
-                Hw::request_stop(uc, CpuExit::Spin);
-                return;
-            }
-            hw.last_block = addr;
-            hw.now += (size as u64).div_ceil(2).max(1);
-        })?;
+        // The block hook runs on every translated block, so it is a plain C
+        // callback with `Hw` as its user data: the crate's closure trampoline
+        // cost a measured 2-4% more. `Hw` lives inside the engine handle at
+        // a stable address for as long as `uc` exists, and hooks are never
+        // removed, so the pointer stays valid for every call.
+        let hw = uc.get_data_mut() as *mut Hw as *mut c_void;
+        let mut id: sys::uc_hook = 0;
+        // SAFETY: `block_hook` has the signature Unicorn expects for
+        // UC_HOOK_BLOCK callbacks, and `hw` outlives the hook (see above).
+        let err = unsafe {
+            sys::uc_hook_add(
+                uc.get_handle(),
+                &mut id,
+                HookType::BLOCK.0 as i32,
+                block_hook as *mut c_void,
+                hw,
+                1u64,
+                0u64,
+            )
+        };
+        if err != unicorn_engine::uc_error::OK {
+            return Err(MachineError::Engine(err));
+        }
         uc.add_intr_hook(|uc, intno| Hw::request_stop(uc, CpuExit::Exception(intno)))?;
         uc.add_insn_invalid_hook(|uc| {
             let hw = uc.get_data_mut();

@@ -1321,6 +1321,10 @@ impl Device for Lan9118 {
         }
     }
 
+    fn wants_service(&self) -> bool {
+        !self.sent.is_empty()
+    }
+
     fn take_frames(&mut self) -> Vec<Vec<u8>> {
         std::mem::take(&mut self.sent)
     }

@@ -81,6 +81,13 @@ pub trait Device: Send {
     /// Devices without inputs ignore it.
     fn set_input(&mut self, _name: &str, _level: u32) {}
 
+    /// The device holds something that should leave at once rather than at
+    /// the next service: a frame sent, whose time on the wire matters.
+    /// (UART bytes are buffered and taken at the next service.)
+    fn wants_service(&self) -> bool {
+        false
+    }
+
     /// Frames a network interface transmitted since the last call, in
     /// order. Empty for devices that are not network interfaces.
     fn take_frames(&mut self) -> Vec<Vec<u8>> {

@@ -558,6 +558,10 @@ impl Device for Radio {
         (self.int_sts & self.int_en != 0) as u32
     }
 
+    fn wants_service(&self) -> bool {
+        !self.sent.is_empty()
+    }
+
     fn take_frames(&mut self) -> Vec<Vec<u8>> {
         std::mem::take(&mut self.sent)
     }

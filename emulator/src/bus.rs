@@ -20,8 +20,11 @@ pub struct Slot {
     pub input: VecDeque<u8>,
     /// Network frames due to arrive at the device, in time order.
     pub arrivals: VecDeque<(Ticks, Vec<u8>)>,
-    seen_irq: u32,
-    seen_deadline: Option<Ticks>,
+    /// Something touched the device since it was last serviced.
+    pub dirty: bool,
+    /// Interrupt lines and deadline as of the last service.
+    lines: u32,
+    deadline: Option<Ticks>,
 }
 
 impl Slot {
@@ -32,14 +35,39 @@ impl Slot {
             irqs: spec.irqs.clone(),
             input: VecDeque::new(),
             arrivals: VecDeque::new(),
-            seen_irq: 0,
-            seen_deadline: None,
+            dirty: true,
+            lines: 0,
+            deadline: None,
         }
     }
 
-    /// Did the interrupt lines or the deadline change since `snapshot`?
+    /// Did the interrupt lines or the deadline change since the last
+    /// service? (An MMIO access asks, to know whether to stop the CPU.)
     pub fn changed(&self) -> bool {
-        self.dev.irq_lines() != self.seen_irq || self.dev.next_deadline() != self.seen_deadline
+        self.dev.irq_lines() != self.lines || self.dev.next_deadline() != self.deadline
+    }
+
+    /// Must the device be serviced at `now`? Untouched devices with nothing
+    /// due cannot have changed: their state moves only through the trait.
+    pub fn needs_service(&self, now: Ticks) -> bool {
+        self.dirty
+            || self.deadline.is_some_and(|d| d <= now)
+            || !self.input.is_empty()
+            || self.arrivals.front().is_some_and(|(t, _)| *t <= now)
+    }
+
+    pub fn deadline(&self) -> Option<Ticks> {
+        self.deadline
+    }
+
+    /// Take the device's current lines and deadline; true if the lines moved.
+    pub fn refresh(&mut self) -> bool {
+        self.dirty = false;
+        self.deadline = self.dev.next_deadline();
+        let lines = self.dev.irq_lines();
+        let moved = lines != self.lines;
+        self.lines = lines;
+        moved
     }
 
     /// Queue a frame to arrive at `at`, after any due no later than it.
@@ -52,10 +80,11 @@ impl Slot {
         !self.input.is_empty()
     }
 
-    /// OR this device's asserted lines into the NVIC input `levels`; returns
+    /// OR this device's asserted lines (as of the last refresh) into the
+    /// NVIC input `levels`; returns
     /// whether it drives NMI and the reset request.
     pub fn route_irqs(&self, levels: &mut [bool]) -> (bool, bool) {
-        let lines = self.dev.irq_lines();
+        let lines = self.lines;
         let (mut nmi, mut reset) = (false, false);
         for (bit, target) in self.irqs.iter().enumerate() {
             if lines & (1 << bit) == 0 {
@@ -69,11 +98,6 @@ impl Slot {
             }
         }
         (nmi, reset)
-    }
-
-    pub fn snapshot(&mut self) {
-        self.seen_irq = self.dev.irq_lines();
-        self.seen_deadline = self.dev.next_deadline();
     }
 }
 

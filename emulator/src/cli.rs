@@ -236,22 +236,23 @@ enum Verdict {
 
 impl Watch {
     /// Feed console bytes; patterns are matched per line, and against the
-    /// partial line so a prompt without a newline matches at once.
-    fn feed(&mut self, bytes: &[u8]) -> Verdict {
-        for &b in bytes {
+    /// partial line at the end so a prompt without a newline matches too.
+    /// Returns the verdict and how many bytes led to it (the output to show).
+    fn feed(&mut self, bytes: &[u8]) -> (Verdict, usize) {
+        for (i, &b) in bytes.iter().enumerate() {
             if b == b'\n' {
                 let line = std::mem::take(&mut self.line);
-                if let v @ (Verdict::Passed | Verdict::Failed(_)) = self.check(&line) {
-                    self.remember(line);
-                    return v;
-                }
+                let v = self.check(&line);
                 self.remember(line);
+                if !matches!(v, Verdict::Pending) {
+                    return (v, i + 1);
+                }
             } else if b != b'\r' {
                 self.line.push(b as char);
             }
         }
         let partial = self.line.clone();
-        self.check(&partial)
+        (self.check(&partial), bytes.len())
     }
 
     fn remember(&mut self, line: String) {
@@ -433,9 +434,11 @@ fn run(args: RunArgs) -> Result<i32> {
             file.write_all(bytes).context("writing UART log")?;
         }
         if !console.is_empty() {
-            stdout.write_all(&console)?;
+            // Show the output up to the point that decided the run, if any.
+            let (verdict, shown) = watch.feed(&console);
+            stdout.write_all(&console[..shown])?;
             stdout.flush()?;
-            match watch.feed(&console) {
+            match verdict {
                 Verdict::Passed => break EXIT_OK,
                 Verdict::Failed(why) => {
                     eprintln!("\nensemble: {why}");

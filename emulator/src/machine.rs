@@ -22,6 +22,9 @@ const SCS_BASE: u64 = 0xe000_e000;
 /// The rest of the Private Peripheral Bus (ITM, DWT, FPB, TPIU...):
 /// read as zero, as unimplemented debug components.
 const PPB: [(u64, u64); 2] = [(0xe000_0000, 0xe000), (0xe000_f000, 0xf_1000)];
+/// The longest the CPU runs without the loop looking at devices (1 ms at
+/// 25 MHz): bounds how long output waits in a device before it is seen.
+const MAX_SLICE: Ticks = 25_000;
 /// Never a Thumb PC: keeps `emu_start`'s `until` from ever matching.
 const NO_EXIT: u64 = 0xffff_ffff;
 
@@ -134,6 +137,7 @@ impl Hw {
         let now = self.now;
         let slot = &mut self.slots[idx];
         let v = slot.dev.read(off, size as u8, now);
+        slot.dirty = true;
         if slot.changed() || slot.has_input() {
             self.attention = true;
         }
@@ -145,8 +149,13 @@ impl Hw {
         let now = self.now;
         let slot = &mut self.slots[idx];
         slot.dev.write(off, size as u8, value as u32, now);
-        // A write may have queued output or re-armed a timer.
-        self.attention = true;
+        slot.dirty = true;
+        // Stop the CPU only when the write changed what the loop acts on:
+        // interrupt lines, a deadline, or a frame to send. UART bytes wait
+        // in the device until the next service (at most MAX_SLICE away).
+        if slot.changed() || slot.dev.wants_service() {
+            self.attention = true;
+        }
         self.trace
             .mmio(now, &slot.name, true, off, size, value as u32);
     }
@@ -452,6 +461,7 @@ impl Machine {
         let mut levels = vec![false; hw.scs.info.num_irq];
         let mut nmi = false;
         for slot in &mut hw.slots {
+            slot.refresh();
             nmi |= slot.route_irqs(&mut levels).0;
         }
         hw.scs.adopt_irq_levels(&levels);
@@ -553,11 +563,12 @@ impl Machine {
         let hw = self.uc.get_data_mut();
         let now = hw.now;
         hw.scs.advance(now);
-        let mut levels = vec![false; hw.scs.info.num_irq];
-        let mut nmi = false;
-        let mut reset = false;
         let mut output = false;
+        let mut lines_moved = false;
         for (i, slot) in hw.slots.iter_mut().enumerate() {
+            if !slot.needs_service(now) {
+                continue;
+            }
             slot.dev.advance(now);
             if !slot.input.is_empty() {
                 let bytes: Vec<u8> = slot.input.iter().copied().collect();
@@ -577,19 +588,26 @@ impl Machine {
                 self.frames.push((now, slot.name.clone(), frame));
                 output = true;
             }
-            let (n, r) = slot.route_irqs(&mut levels);
-            nmi |= n;
-            reset |= r;
-            slot.snapshot();
+            lines_moved |= slot.refresh();
         }
-        for (n, level) in levels.into_iter().enumerate() {
-            hw.scs.set_irq_level(n, level);
+        let mut reset = false;
+        if lines_moved {
+            let mut levels = vec![false; hw.scs.info.num_irq];
+            let mut nmi = false;
+            for slot in &hw.slots {
+                let (n, r) = slot.route_irqs(&mut levels);
+                nmi |= n;
+                reset |= r;
+            }
+            for (n, level) in levels.into_iter().enumerate() {
+                hw.scs.set_irq_level(n, level);
+            }
+            // NMI is edge-triggered from the wired lines.
+            if nmi && !hw.nmi_level {
+                hw.scs.set_pending(EXC_NMI);
+            }
+            hw.nmi_level = nmi;
         }
-        // NMI is edge-triggered from the wired lines.
-        if nmi && !hw.nmi_level {
-            hw.scs.set_pending(EXC_NMI);
-        }
-        hw.nmi_level = nmi;
         hw.attention = false;
         if reset || hw.scs.reset_requested {
             hw.trace.event(now, TraceKind::Exceptions, "system reset");
@@ -608,7 +626,7 @@ impl Machine {
         let now = hw.now;
         hw.slots
             .iter()
-            .filter_map(|s| s.dev.next_deadline())
+            .filter_map(|s| s.deadline())
             .chain(
                 hw.slots
                     .iter()
@@ -642,6 +660,7 @@ impl Machine {
         let hw = self.uc.get_data_mut();
         if let Some(s) = hw.slots.iter_mut().find(|s| s.name == name) {
             s.dev.set_link(up);
+            s.dirty = true;
             hw.attention = true;
         }
     }
@@ -779,7 +798,10 @@ impl Machine {
 
             self.arm_ccr_traps();
             let hw = self.uc.get_data_mut();
-            hw.stop_at = deadline.unwrap_or(until).min(until);
+            hw.stop_at = deadline
+                .unwrap_or(until)
+                .min(until)
+                .min(now.saturating_add(MAX_SLICE));
             hw.stopping = false;
             hw.exit = None;
             hw.last_block = u64::MAX;

@@ -33,6 +33,7 @@ IMAGES=(
   "net-ping       an385"
   "net-node       an385"
   "net-hub        an385"
+  "net-beacon     an385"
   "radio-node     sensor-node"
 )
 

@@ -18,7 +18,7 @@ IDLE_IMAGE=images/build/idle-bench.elf
 GUARD=600 # seconds: a runner that has not printed its done line by then failed
 
 ./scripts/setup.sh
-./scripts/build-images.sh cpu-bound idle-bench >/dev/null
+./scripts/build-images.sh cpu-bound idle-bench net-beacon >/dev/null
 cargo build --release --quiet -p ensemble -p ensemble-bench
 for f in "$CPU_IMAGE" "$IDLE_IMAGE"; do
   [ -f "$f" ] || { echo "bench: $f was not built" >&2; exit 1; }
@@ -157,3 +157,17 @@ echo
 echo "Idle-heavy image ($IDLE_IMAGE) on ensemble:"
 printf '  %ss virtual in %ss wall: %sx real time   target >= 50x: %s\n' \
   "$IDLE_VIRT" "$IDLE_WALL" "$IDLE_BEST" "$(verdict "$IDLE_BEST" ">=" 50)"
+
+# Scenario scale: 64 idle-heavy networked devices in one process, on 1 and
+# 2 worker threads; virtual seconds per wall second and peak memory.
+SCALE=images/scenarios/beacons64.toml
+echo
+echo "Scenario of 64 devices ($SCALE, 20 s virtual):"
+for threads in 1 2; do
+  /usr/bin/time -f "%e %M" -o "$TMP/scale" target/release/ensemble scenario "$SCALE" \
+    --quiet --threads "$threads" >/dev/null 2>&1 || true
+  read -r wall rss < <(tail -n 1 "$TMP/scale")
+  printf '  %s thread(s): %6ss wall, %sx real time, peak memory %s MiB   target >= 10x: %s\n' "$threads" "$wall" \
+    "$(awk -v w="$wall" 'BEGIN { printf "%.1f", 20 / w }')" "$((rss / 1024))" \
+    "$(verdict "$(awk -v w="$wall" 'BEGIN { print 20 / w }')" ">=" 10)"
+done

@@ -64,10 +64,10 @@ pub fn read_mode(uc: &mut Unicorn<'_, Hw>) -> ModeState {
     }
 }
 
-/// Put the core into a given mode with given stack pointers. The order
-/// matters: QEMU ignores SPSEL writes in handler mode and all CONTROL
-/// writes from unprivileged code, so pass through privileged thread mode
-/// with SPSEL clear, where every write lands.
+/// Put the core into a given mode with given stack pointers, from any
+/// state. The order matters: QEMU ignores SPSEL writes in handler mode and
+/// all CONTROL writes from unprivileged code, so pass through privileged
+/// thread mode with SPSEL clear, where every write lands.
 pub fn write_mode(uc: &mut Unicorn<'_, Hw>, m: ModeState) {
     wr(uc, R::IPSR, 1); // handler: privileged, r13 = MSP
     wr(uc, R::CONTROL, 0); // clears nPRIV and FPCA (SPSEL ignored here)
@@ -82,8 +82,59 @@ pub fn write_mode(uc: &mut Unicorn<'_, Hw>, m: ModeState) {
     };
     wr(uc, R::CONTROL, control);
     wr(uc, R::IPSR, m.ipsr);
-    // Writing IPSR does not rebuild QEMU's cached translation flags
-    // (handler mode, privilege); an NZCV write does.
+    rebuild_flags(uc);
+}
+
+/// Move from mode `from` (as `read_mode` saw it) to `to` with the fewest
+/// engine calls: while the core is privileged every write lands directly,
+/// in an order that respects QEMU's banking (SPSEL only changes in thread
+/// mode; in handler mode r13 is MSP). Unprivileged thread code takes the
+/// general path.
+fn change_mode(uc: &mut Unicorn<'_, Hw>, from: ModeState, to: ModeState) {
+    let to_control = if to.ipsr != 0 {
+        to.control & !CONTROL_SPSEL
+    } else {
+        to.control
+    };
+    if from.ipsr != 0 {
+        // Handler mode: SPSEL is clear, r13 is MSP, other SP is PSP.
+        wr(uc, R::MSP, to.msp);
+        wr(uc, R::PSP, to.psp);
+        if to.ipsr == 0 {
+            // Thread mode must be entered privileged for the CONTROL write
+            // that follows to land; nPRIV can be cleared from handler mode.
+            if from.control & CONTROL_NPRIV != 0 {
+                wr(uc, R::CONTROL, from.control & !CONTROL_NPRIV);
+            }
+            wr(uc, R::IPSR, 0); // thread, SPSEL still clear: no swap
+            wr(uc, R::CONTROL, to_control); // SPSEL and nPRIV land here
+        } else {
+            if to_control != from.control {
+                wr(uc, R::CONTROL, to_control);
+            }
+            wr(uc, R::IPSR, to.ipsr);
+        }
+    } else if from.control & CONTROL_NPRIV == 0 {
+        // Privileged thread mode: CONTROL first (SPSEL may swap r13), then
+        // the stack pointers by name, then into handler mode.
+        if to_control != from.control {
+            wr(uc, R::CONTROL, to_control);
+        }
+        wr(uc, R::MSP, to.msp);
+        wr(uc, R::PSP, to.psp);
+        if to.ipsr != 0 {
+            wr(uc, R::IPSR, to.ipsr);
+        }
+    } else {
+        write_mode(uc, to);
+        return;
+    }
+    rebuild_flags(uc);
+}
+
+/// Writing IPSR does not rebuild QEMU's cached translation flags (handler
+/// mode, privilege); an NZCV write does.
+fn rebuild_flags(uc: &mut Unicorn<'_, Hw>) {
     let nzcv = rd(uc, R::APSR);
     wr(uc, R::APSR_NZCV, nzcv);
 }
@@ -186,8 +237,9 @@ pub fn enter(uc: &mut Unicorn<'_, Hw>, exc: usize, return_pc: u32) -> Result<(),
     } else {
         (frame, mode.psp)
     };
-    write_mode(
+    change_mode(
         uc,
+        mode,
         ModeState {
             ipsr: exc as u32,
             control: mode.control & !(CONTROL_SPSEL | CONTROL_FPCA),
@@ -302,8 +354,9 @@ pub fn exception_return(uc: &mut Unicorn<'_, Hw>, exc_return: u32) -> Result<Ret
     } else {
         (new_sp, mode.psp)
     };
-    write_mode(
+    change_mode(
         uc,
+        mode,
         ModeState {
             ipsr,
             control,

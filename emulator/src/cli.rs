@@ -495,10 +495,12 @@ fn run(args: RunArgs) -> Result<i32> {
         }
     };
     if args.stats {
+        let busy = machine.now() - machine.idle_ticks().min(machine.now());
         eprintln!(
-            "ensemble: virtual time {:.6}s ({} ticks), wall time {:.3}s",
+            "ensemble: virtual time {:.6}s ({} ticks, {:.1}% busy), wall time {:.3}s",
             ticks_to_secs(machine.now(), clock_hz),
             machine.now(),
+            100.0 * busy as f64 / machine.now().max(1) as f64,
             started.elapsed().as_secs_f64()
         );
     }

@@ -101,6 +101,8 @@ pub struct CrashInfo {
 /// and the devices.
 pub struct Hw {
     pub now: Ticks,
+    /// Ticks skipped while the guest slept: `now - idle` is work done.
+    pub idle: Ticks,
     pub stop_at: Ticks,
     pub scs: Scs,
     pub slots: Vec<Slot>,
@@ -246,6 +248,7 @@ impl Machine {
         }
         let hw = Hw {
             now: 0,
+            idle: 0,
             stop_at: 0,
             scs: Scs::new(info),
             slots,
@@ -669,7 +672,13 @@ impl Machine {
     /// outside (a frame, input): let its time pass to `t` meanwhile.
     pub fn idle_until(&mut self, t: Ticks) {
         let hw = self.uc.get_data_mut();
+        hw.idle += t.saturating_sub(hw.now);
         hw.now = hw.now.max(t);
+    }
+
+    /// Virtual time spent asleep (fast-forwarded), in ticks.
+    pub fn idle_ticks(&self) -> Ticks {
+        self.uc.get_data().idle
     }
 
     /// Network interfaces: (device name, "ethernet" or "radio"), board order.
@@ -789,7 +798,10 @@ impl Machine {
                 }
                 match deadline {
                     Some(t) => {
-                        self.uc.get_data_mut().now = t.min(until).max(now);
+                        let to = t.min(until).max(now);
+                        let hw = self.uc.get_data_mut();
+                        hw.idle += to - now;
+                        hw.now = to;
                         continue;
                     }
                     None => return StopReason::Asleep { pc: self.pc() },

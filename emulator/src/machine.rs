@@ -487,21 +487,7 @@ impl Machine {
         for r in [R::PRIMASK, R::FAULTMASK, R::BASEPRI] {
             let _ = self.uc.reg_write(r, 0);
         }
-        for r in [
-            R::R0,
-            R::R1,
-            R::R2,
-            R::R3,
-            R::R4,
-            R::R5,
-            R::R6,
-            R::R7,
-            R::R8,
-            R::R9,
-            R::R10,
-            R::R11,
-            R::R12,
-        ] {
+        for r in (0..13).map(gp_reg) {
             let _ = self.uc.reg_write(r, 0);
         }
         let _ = self.uc.reg_write(R::LR, 0xffff_ffff);
@@ -1082,11 +1068,13 @@ impl Machine {
         let _ = self.uc.mem_read(pc.wrapping_sub(2) as u64, &mut before);
         let hint = u16::from_le_bytes(before);
         if hint == 0xbf20 || hint == 0xbf10 {
+            // WFE sleeps unless the event register was set; either way it
+            // is clear afterwards (YIELD just clears nothing and goes on).
             let hw = self.uc.get_data_mut();
-            if hint == 0xbf20 && !hw.event_register {
-                self.sleeping = true;
+            if hint == 0xbf20 {
+                self.sleeping = !hw.event_register;
+                hw.event_register = false;
             }
-            self.uc.get_data_mut().event_register = false;
             return None;
         }
         self.fault(EXC_USAGEFAULT, CFSR_UNDEFINSTR, pc, "undefined instruction")

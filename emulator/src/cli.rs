@@ -78,6 +78,10 @@ struct ScenarioArgs {
     /// Write each device's UART log and each network's pcap here.
     #[arg(long, value_name = "DIR")]
     artifacts: Option<String>,
+    /// Write each network's pcap here instead; make DIR/NET.pcap a named
+    /// pipe (mkfifo) to watch it live: wireshark -k -i DIR/NET.pcap
+    #[arg(long, value_name = "DIR")]
+    pcap: Option<String>,
     /// Pace virtual time to the wall clock.
     #[arg(long)]
     realtime: bool,
@@ -569,6 +573,7 @@ fn scenario(args: ScenarioArgs) -> Result<i32> {
         threads: args.threads.max(1),
         time_limit_ns,
         artifacts: args.artifacts.as_ref().map(std::path::PathBuf::from),
+        pcap_dir: args.pcap.as_ref().map(std::path::PathBuf::from),
         realtime: args.realtime,
     };
     let names: Vec<String> = scn.devices.iter().map(|d| d.name.clone()).collect();

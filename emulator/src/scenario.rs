@@ -59,6 +59,28 @@ struct RawScenario {
     network: Vec<Spanned<RawNetwork>>,
     #[serde(default)]
     step: Vec<Spanned<toml::Table>>,
+    #[serde(default)]
+    bridge: Vec<Spanned<RawBridge>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBridge {
+    network: String,
+    kind: String,
+    local: String,
+    remote: String,
+}
+
+/// A switch network joined to the host: each Ethernet frame is one UDP
+/// datagram, the framing of QEMU's `-netdev socket,udp=...,localaddr=...`.
+#[derive(Debug, Clone)]
+pub struct BridgeDecl {
+    pub network: usize,
+    /// Where frames from the host arrive.
+    pub local: std::net::SocketAddr,
+    /// Where frames for the host are sent.
+    pub remote: std::net::SocketAddr,
 }
 
 #[derive(Debug, Deserialize)]
@@ -195,6 +217,7 @@ pub struct Scenario {
     pub devices: Vec<DeviceDecl>,
     pub networks: Vec<NetworkDecl>,
     pub steps: Vec<Step>,
+    pub bridges: Vec<BridgeDecl>,
 }
 
 impl Scenario {
@@ -560,6 +583,40 @@ impl Scenario {
                 text,
             });
         }
+        let mut bridges = Vec::new();
+        for b in &raw.bridge {
+            let at = b.span().start;
+            let b = b.get_ref();
+            let network = network_index(&b.network, at)?;
+            if networks[network].medium.is_wireless() {
+                return Err(err(
+                    at,
+                    format!(
+                        "bridge: network '{}' is wireless; bridges join switch networks",
+                        b.network
+                    ),
+                ));
+            }
+            if b.kind != "udp" {
+                return Err(err(
+                    at,
+                    format!("bridge: kind: unknown kind '{}' (udp)", b.kind),
+                ));
+            }
+            let addr = |what: &str, v: &str| -> Result<std::net::SocketAddr, ScenarioError> {
+                v.parse().map_err(|_| {
+                    err(
+                        at,
+                        format!("bridge: {what}: '{v}' is not an address like 127.0.0.1:47000"),
+                    )
+                })
+            };
+            bridges.push(BridgeDecl {
+                network,
+                local: addr("local", &b.local)?,
+                remote: addr("remote", &b.remote)?,
+            });
+        }
         let time_limit_ns = match &raw.time_limit {
             Some(t) => Some(duration(t.get_ref(), "time_limit", t.span().start)?),
             None => None,
@@ -571,6 +628,7 @@ impl Scenario {
             devices,
             networks,
             steps,
+            bridges,
         })
     }
 }

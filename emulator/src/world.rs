@@ -27,6 +27,8 @@ pub struct Options {
     pub time_limit_ns: Option<u64>,
     /// UART logs and pcaps go here.
     pub artifacts: Option<PathBuf>,
+    /// Pcaps go here instead (a file may be a named pipe read live).
+    pub pcap_dir: Option<PathBuf>,
     pub realtime: bool,
 }
 
@@ -66,6 +68,14 @@ enum Fabric {
 struct Net {
     fabric: Fabric,
     capture: Option<Capture>,
+    /// The host, as one more switch port after the members.
+    bridge: Option<HostBridge>,
+}
+
+struct HostBridge {
+    socket: std::net::UdpSocket,
+    remote: std::net::SocketAddr,
+    port: usize,
 }
 
 impl Net {
@@ -163,8 +173,10 @@ pub fn run(
     let mut seeds = Rng::new(scenario.seed);
     let mut nets: Vec<Net> = Vec::new();
     for n in &scenario.networks {
-        let capture = match &opts.artifacts {
+        let capture = match opts.pcap_dir.as_ref().or(opts.artifacts.as_ref()) {
             Some(dir) => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
                 let p = dir.join(format!("{}.pcap", n.name));
                 Some(
                     Capture::create(&p, n.medium.is_wireless())
@@ -174,8 +186,31 @@ pub fn run(
             None => None,
         };
         let seed = seeds.next_u64();
+        let bridge = match scenario
+            .bridges
+            .iter()
+            .find(|b| scenario.networks[b.network].name == n.name)
+        {
+            Some(b) => {
+                let socket = std::net::UdpSocket::bind(b.local).with_context(|| {
+                    format!("bridge on network '{}': binding {}", n.name, b.local)
+                })?;
+                socket.set_nonblocking(true)?;
+                eprintln!(
+                    "ensemble: network '{}' bridged to the host: frames from UDP {} in, to UDP {} out; the run now depends on host timing and is paced to the wall clock",
+                    n.name, b.local, b.remote
+                );
+                Some(HostBridge {
+                    socket,
+                    remote: b.remote,
+                    port: n.members.len(),
+                })
+            }
+            None => None,
+        };
+        let ports = n.members.len() + bridge.is_some() as usize;
         let fabric = match &n.medium {
-            Medium::Switch(p) => Fabric::Switch(Switch::new(n.members.len(), p.clone(), seed)),
+            Medium::Switch(p) => Fabric::Switch(Switch::new(ports, p.clone(), seed)),
             Medium::Wireless(p) => Fabric::Wireless(Wireless::new(
                 n.members
                     .iter()
@@ -185,7 +220,11 @@ pub fn run(
                 seed,
             )),
         };
-        nets.push(Net { fabric, capture });
+        nets.push(Net {
+            fabric,
+            capture,
+            bridge,
+        });
     }
     let mut logs: Vec<Option<File>> = Vec::new();
     for d in &scenario.devices {
@@ -206,6 +245,8 @@ pub fn run(
         .unwrap_or(DEFAULT_QUANTUM_NS)
         .min(DEFAULT_QUANTUM_NS);
     let limit = opts.time_limit_ns.or(scenario.time_limit_ns);
+    // A host program cannot keep up with virtual time running free.
+    let realtime = opts.realtime || !scenario.bridges.is_empty();
 
     let mut now = 0u64;
     let mut consoles: Vec<Vec<u8>> = vec![Vec::new(); scenario.devices.len()];
@@ -351,8 +392,10 @@ pub fn run(
                 };
             }
         }
-        // Nothing can happen any more: all asleep, nothing on the wire.
+        // Nothing can happen any more: all asleep, nothing on the wire (and
+        // no host that could still send something).
         if scenario.steps.is_empty()
+            && scenario.bridges.is_empty()
             && in_flight == 0
             && inbox.is_empty()
             && states.iter().all(|s| *s != MachineState::Running)
@@ -419,14 +462,56 @@ pub fn run(
                         Vec::new()
                     }
                 };
-                route(&mut inbox, &mut in_flight, n, &port_nic[ni], deliveries);
+                route(
+                    &mut inbox,
+                    &mut in_flight,
+                    n,
+                    &port_nic[ni],
+                    deliveries,
+                    &net.bridge,
+                );
+            }
+        }
+        // Frames from the host enter bridged switches now.
+        for (ni, n) in scenario.networks.iter().enumerate() {
+            let net = &mut nets[ni];
+            let (Some(bridge), Fabric::Switch(sw)) = (&net.bridge, &mut net.fabric) else {
+                continue;
+            };
+            let mut buf = [0u8; 2048];
+            while let Ok((len, _from)) = bridge.socket.recv_from(&mut buf) {
+                let frame = &buf[..len];
+                if let Some(c) = net.capture.as_mut() {
+                    c.record(now, frame)?;
+                }
+                let deliveries = sw.send(bridge.port, now, frame);
+                route(
+                    &mut inbox,
+                    &mut in_flight,
+                    n,
+                    &port_nic[ni],
+                    deliveries,
+                    &net.bridge,
+                );
             }
         }
         // Radio frames are judged once they have ended on air.
         for (ni, n) in scenario.networks.iter().enumerate() {
             if let Fabric::Wireless(w) = &mut nets[ni].fabric {
                 let deliveries = w.flush(now);
-                route(&mut inbox, &mut in_flight, n, &port_nic[ni], deliveries);
+                route(
+                    &mut inbox,
+                    &mut in_flight,
+                    n,
+                    &port_nic[ni],
+                    deliveries,
+                    &None,
+                );
+            }
+        }
+        for net in nets.iter_mut() {
+            if let Some(c) = net.capture.as_mut() {
+                c.flush()?;
             }
         }
         for (i, o) in outcomes.into_iter().enumerate() {
@@ -439,7 +524,7 @@ pub fn run(
             }
             states[i] = state;
         }
-        if opts.realtime {
+        if realtime {
             let virt = std::time::Duration::from_nanos(now);
             if let Some(ahead) = virt.checked_sub(started.elapsed()) {
                 std::thread::sleep(ahead);
@@ -460,15 +545,23 @@ pub fn run(
     })
 }
 
-/// Turn a network's deliveries into inbox entries for the receiving machines.
+/// Turn a network's deliveries into inbox entries for the receiving
+/// machines, or datagrams for the host behind a bridge.
 fn route(
     inbox: &mut Vec<(usize, Inbound)>,
     in_flight: &mut usize,
     net: &crate::scenario::NetworkDecl,
     nics: &[String],
     deliveries: Vec<Delivery>,
+    bridge: &Option<HostBridge>,
 ) {
     for d in deliveries {
+        if let Some(b) = bridge.as_ref().filter(|b| b.port == d.to) {
+            // The host is not in virtual time: it gets the frame now. A
+            // full socket buffer loses it, as a busy host NIC would.
+            let _ = b.socket.send_to(&d.frame, b.remote);
+            continue;
+        }
         *in_flight += 1;
         inbox.push((
             net.members[d.to],

@@ -218,3 +218,106 @@ fn moving_a_node_out_of_range_cuts_it_off() {
     assert!(!middle.contains("rx from 0x0003"), "{middle}");
     assert!(middle.contains("rx from 0x0001"), "{middle}");
 }
+
+#[test]
+fn a_host_program_talks_to_a_device_through_a_udp_bridge() {
+    use std::net::UdpSocket;
+    use std::time::{Duration, Instant};
+    image("net-hub");
+    // The host's end, and a free port for the bridge's end (loopback only).
+    let host = UdpSocket::bind("127.0.0.1:0").unwrap();
+    host.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let bridge_port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let text = format!(
+        "name = \"bridged\"\n\
+         [[device]]\nname = \"hub\"\nboard = \"mps2-an385\"\nimage = \"../build/net-hub.elf\"\n\
+         [[network]]\nname = \"lan\"\nkind = \"switch\"\nmembers = [\"hub\"]\n\
+         [[bridge]]\nnetwork = \"lan\"\nkind = \"udp\"\nlocal = \"127.0.0.1:{bridge_port}\"\nremote = \"{}\"\n\
+         [[step]]\ndelay = \"4s\"\n",
+        host.local_addr().unwrap()
+    );
+    let path = scenario_file(&format!(".tmp-{}-bridge.toml", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ensemble"))
+        .args(["scenario", path.to_str().unwrap()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    // ARP request from the host (02:00:00:00:00:99, 10.0.0.99) for 10.0.0.1.
+    let mut arp = vec![0xff; 6];
+    arp.extend_from_slice(&[2, 0, 0, 0, 0, 0x99, 0x08, 0x06]);
+    arp.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 0x99, 10, 0, 0, 99]);
+    arp.extend_from_slice(&[0, 0, 0, 0, 0, 0, 10, 0, 0, 1]);
+    arp.resize(60, 0);
+
+    let start = Instant::now();
+    let (mut heard_hub, mut got_reply) = (false, false);
+    let mut buf = [0u8; 2048];
+    while start.elapsed() < Duration::from_secs(10) && !got_reply {
+        if heard_hub {
+            host.send_to(&arp, ("127.0.0.1", bridge_port)).unwrap();
+        }
+        while let Ok(n) = host.recv(&mut buf) {
+            let f = &buf[..n];
+            heard_hub |= f[6..12] == [0x52, 0x54, 0x00, 0x12, 0x34, 0x00];
+            // ARP reply (opcode 2) for our MAC, saying 10.0.0.1 is the hub.
+            if f.len() >= 42
+                && f[12..14] == [8, 6]
+                && f[21] == 2
+                && f[0..6] == [2, 0, 0, 0, 0, 0x99]
+            {
+                assert_eq!(&f[28..32], &[10, 0, 0, 1]);
+                got_reply = true;
+            }
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    let _ = std::fs::remove_file(&path);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        heard_hub,
+        "no frame from the hub reached the host: {stderr}"
+    );
+    assert!(got_reply, "no ARP reply from the hub: {stderr}");
+    assert!(stderr.contains("bridged to the host"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
+
+#[test]
+fn a_named_pipe_streams_the_capture_live() {
+    let dir = artifacts("fifo");
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("lan.pcap");
+    let ok = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mkfifo");
+    // A reader standing in for `wireshark -k -i lan.pcap`.
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    let r = ensemble(&[
+        "scenario",
+        scenario_file("lan.toml").to_str().unwrap(),
+        "--quiet",
+        "--pcap",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let streamed = reader.join().unwrap();
+    // Same bytes as a capture written to a plain file.
+    let file_dir = artifacts("fifo-file");
+    run_scenario(&scenario_file("lan.toml"), &file_dir, "1");
+    assert_eq!(streamed, std::fs::read(file_dir.join("lan.pcap")).unwrap());
+}

@@ -119,3 +119,16 @@ fn malformed_scenarios_get_one_line_and_exit_2() {
         assert!(r.stderr.contains(needle), "'{needle}' not in {}", r.stderr);
     }
 }
+
+#[test]
+fn the_default_demo_scenario_passes() {
+    image("net-hub");
+    image("radio-node");
+    let r = ensemble(&["scenario", &scenario_file("default.toml"), "--quiet"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("scenario 'default' passed"),
+        "{}",
+        r.stderr
+    );
+}

@@ -459,7 +459,8 @@ fn run(args: RunArgs) -> Result<i32> {
         }
         let t = ticks_to_secs(machine.now(), clock_hz);
         match stop {
-            StopReason::Output => {}
+            // Breakpoints exist only under a debugger, which this loop is not.
+            StopReason::Output | StopReason::Breakpoint { .. } | StopReason::Stepped { .. } => {}
             StopReason::TimeLimit if machine.now() < limit => {}
             StopReason::TimeLimit => {
                 eprintln!(

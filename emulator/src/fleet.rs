@@ -114,7 +114,10 @@ impl Hosted {
                 out.frames.push((ns, nic, frame));
             }
             match stop {
-                StopReason::Output => continue,
+                // No debugger in scenarios: nothing sets breakpoints.
+                StopReason::Output | StopReason::Breakpoint { .. } | StopReason::Stepped { .. } => {
+                    continue
+                }
                 StopReason::TimeLimit => break,
                 StopReason::Asleep { .. } => {
                     self.machine.idle_until(until);

@@ -65,6 +65,8 @@ enum CpuExit {
     BusError { addr: u64, fetch: bool },
     /// UDIV/SDIV by zero with CCR.DIV_0_TRP set, before it executes.
     DivByZero,
+    /// A debugger's breakpoint, before the instruction executes.
+    Breakpoint,
     /// An unaligned access with CCR.UNALIGN_TRP set; for a store, the bytes
     /// it overwrote, to be put back so the faulting store has no effect.
     Unaligned { undo: Option<(u64, Vec<u8>)> },
@@ -81,6 +83,10 @@ pub enum StopReason {
     Asleep { pc: u32 },
     /// The guest cannot continue (lockup, fault with no handler that returns).
     Crashed(Box<CrashInfo>),
+    /// A debugger's breakpoint was reached; the instruction has not run.
+    Breakpoint { pc: u32 },
+    /// `Machine::step` executed one instruction (or entered an exception).
+    Stepped { pc: u32 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,6 +129,14 @@ pub struct Hw {
     /// so that guests which do not pay nothing.
     div_trap_hooked: bool,
     unaligned_trap_hooked: bool,
+    /// Debugger breakpoints in force, and the addresses that have a hook
+    /// (hooks are never removed: a cleared breakpoint's hook stays idle).
+    breakpoints: std::collections::BTreeSet<u64>,
+    break_hooks: std::collections::BTreeSet<u64>,
+    /// Resuming from a breakpoint at this address: let it run once.
+    skip_break: Option<u64>,
+    /// Single-stepping: blocks do not count their ticks (one is added).
+    stepping: bool,
 }
 
 impl Hw {
@@ -221,7 +235,9 @@ unsafe extern "C" fn block_hook(uc: *mut sys::uc_engine, addr: u64, size: u32, d
         return;
     }
     hw.last_block = addr;
-    hw.now += (size as u64).div_ceil(2).max(1);
+    if !hw.stepping {
+        hw.now += (size as u64).div_ceil(2).max(1);
+    }
 }
 
 pub struct Machine {
@@ -261,6 +277,10 @@ impl Machine {
             last_block: u64::MAX,
             div_trap_hooked: false,
             unaligned_trap_hooked: false,
+            breakpoints: Default::default(),
+            break_hooks: Default::default(),
+            skip_break: None,
+            stepping: false,
             trace,
             unimplemented: board
                 .unimplemented
@@ -625,6 +645,154 @@ impl Machine {
             .min()
     }
 
+    /// Stop before the instruction at `addr` runs (a debugger breakpoint).
+    pub fn set_breakpoint(&mut self, addr: u32) -> Result<(), MachineError> {
+        let addr = (addr & !1) as u64;
+        let hw = self.uc.get_data_mut();
+        hw.breakpoints.insert(addr);
+        if hw.break_hooks.insert(addr) {
+            self.uc.add_code_hook(addr, addr, |uc, addr, _size| {
+                let hw = uc.get_data_mut();
+                if !hw.breakpoints.contains(&addr) {
+                    return;
+                }
+                if hw.skip_break == Some(addr) {
+                    hw.skip_break = None;
+                    return;
+                }
+                Hw::request_stop(uc, CpuExit::Breakpoint);
+            })?;
+            // Code already translated there must be translated again.
+            self.uc.ctl_remove_cache(addr, addr + 4)?;
+        }
+        Ok(())
+    }
+
+    pub fn clear_breakpoint(&mut self, addr: u32) {
+        self.uc
+            .get_data_mut()
+            .breakpoints
+            .remove(&((addr & !1) as u64));
+    }
+
+    /// Execute one instruction, or take a pending exception and stop at its
+    /// handler's first instruction. Virtual time advances by one tick.
+    pub fn step(&mut self) -> StopReason {
+        self.service();
+        if let Some(exc) = cortex_m::exception_to_take(&self.uc) {
+            let pc = self.pc();
+            if let Err(e) = self.take(exc, pc) {
+                return self.entry_failed(e, pc, "exception entry");
+            }
+            return StopReason::Stepped { pc: self.pc() };
+        }
+        let pc = self.pc();
+        let hw = self.uc.get_data_mut();
+        hw.stop_at = u64::MAX;
+        hw.stopping = false;
+        hw.exit = None;
+        hw.last_block = u64::MAX;
+        hw.stepping = true;
+        hw.skip_break = Some(pc as u64);
+        // The engine's instruction count only applies to code translated
+        // after it is asked for: translate afresh (a debugger's step only).
+        let _ = self.uc.ctl_flush_tb();
+        let result = self.uc.emu_start(pc as u64 | 1, NO_EXIT, 0, 1);
+        let hw = self.uc.get_data_mut();
+        hw.stepping = false;
+        hw.now += 1;
+        hw.skip_break = None;
+        let exit = hw.exit.take();
+        // A step that ends normally returns Ok with no exit; WFI does too,
+        // but leaves PC after a WFI instruction.
+        let stop = match exit {
+            None if result.is_ok() => {
+                let mut insn = [0u8; 2];
+                let after_wfi = self
+                    .uc
+                    .mem_read(self.pc().wrapping_sub(2) as u64, &mut insn)
+                    .is_ok()
+                    && u16::from_le_bytes(insn) == 0xbf30;
+                self.sleeping = after_wfi;
+                None
+            }
+            other => self.handle_exit(result, other),
+        };
+        stop.unwrap_or(StopReason::Stepped { pc: self.pc() })
+    }
+
+    /// Core register `n` in GDB's M-profile numbering: r0-r12, sp, lr, pc,
+    /// xpsr (0-16), then msp, psp, primask, basepri, faultmask, control.
+    pub fn read_register(&mut self, n: usize) -> Option<u32> {
+        let rd = |m: &Self, r: R| m.uc.reg_read(r).unwrap_or(0) as u32;
+        Some(match n {
+            0..=12 => rd(self, gp_reg(n)),
+            13 => rd(self, R::SP),
+            14 => rd(self, R::LR),
+            15 => rd(self, R::PC),
+            16 => rd(self, R::XPSR),
+            17 | 18 | 22 => {
+                let m = cortex_m::read_mode(&mut self.uc);
+                match n {
+                    17 => m.msp,
+                    18 => m.psp,
+                    _ => m.control,
+                }
+            }
+            19 => rd(self, R::PRIMASK),
+            20 => rd(self, R::BASEPRI),
+            21 => rd(self, R::FAULTMASK),
+            _ => return None,
+        })
+    }
+
+    /// Set core register `n` (numbering as `read_register`).
+    pub fn write_register(&mut self, n: usize, v: u32) -> bool {
+        match n {
+            0..=12 => {
+                let _ = self.uc.reg_write(gp_reg(n), v as u64);
+            }
+            13 => {
+                let _ = self.uc.reg_write(R::SP, v as u64);
+            }
+            14 => {
+                let _ = self.uc.reg_write(R::LR, v as u64);
+            }
+            15 => {
+                let _ = self.uc.set_pc((v | 1) as u64);
+            }
+            16 => {
+                let _ = self.uc.reg_write(R::XPSR_NZCVQG, v as u64);
+            }
+            17 | 18 | 22 => {
+                let mut m = cortex_m::read_mode(&mut self.uc);
+                match n {
+                    17 => m.msp = v,
+                    18 => m.psp = v,
+                    _ => m.control = v,
+                }
+                cortex_m::write_mode(&mut self.uc, m);
+            }
+            19..=21 => cortex_m::write_mask_register(
+                &mut self.uc,
+                [R::PRIMASK, R::BASEPRI, R::FAULTMASK][n - 19],
+                v,
+            ),
+            _ => return false,
+        }
+        true
+    }
+
+    /// Guest memory as the debugger sees it (RAM, ROM; MMIO reads have
+    /// their device side effects, as on hardware through a debug probe).
+    pub fn read_memory(&self, addr: u32, len: usize) -> Option<Vec<u8>> {
+        self.uc.mem_read_as_vec(addr as u64, len).ok()
+    }
+
+    pub fn write_memory(&mut self, addr: u32, data: &[u8]) -> bool {
+        self.uc.mem_write(addr as u64, data).is_ok()
+    }
+
     /// Frames network devices sent since the last call: (time, device, bytes).
     pub fn take_frames(&mut self) -> Vec<(Ticks, String, Vec<u8>)> {
         std::mem::take(&mut self.frames)
@@ -804,6 +972,10 @@ impl Machine {
             hw.exit = None;
             hw.last_block = u64::MAX;
             let pc = self.pc();
+            let hw = self.uc.get_data_mut();
+            if hw.skip_break != Some(pc as u64) {
+                hw.skip_break = None;
+            }
             let result = self.uc.emu_start(pc as u64 | 1, NO_EXIT, 0, 0);
             let exit = self.uc.get_data_mut().exit.take();
             if let Some(stop) = self.handle_exit(result, exit) {
@@ -934,6 +1106,10 @@ impl Machine {
             Some(CpuExit::Spin) => self.spin(pc),
             Some(CpuExit::Exception(intno)) => self.cpu_exception(intno, pc),
             Some(CpuExit::Invalid) => self.invalid_instruction(pc),
+            Some(CpuExit::Breakpoint) => {
+                self.uc.get_data_mut().skip_break = Some(pc as u64);
+                Some(StopReason::Breakpoint { pc })
+            }
             Some(CpuExit::DivByZero) => {
                 self.fault(EXC_USAGEFAULT, CFSR_DIVBYZERO, pc, "division by zero")
             }

@@ -139,6 +139,20 @@ fn rebuild_flags(uc: &mut Unicorn<'_, Hw>) {
     wr(uc, R::APSR_NZCV, nzcv);
 }
 
+/// Write PRIMASK, BASEPRI or FAULTMASK whatever the privilege of the
+/// running code (Unicorn drops the write from unprivileged thread mode).
+pub fn write_mask_register(uc: &mut Unicorn<'_, Hw>, r: R, v: u32) {
+    let m = read_mode(uc);
+    if m.ipsr == 0 && m.control & CONTROL_NPRIV != 0 {
+        wr(uc, R::IPSR, 1);
+        wr(uc, r, v);
+        wr(uc, R::IPSR, 0);
+        rebuild_flags(uc);
+    } else {
+        wr(uc, r, v);
+    }
+}
+
 fn read_execution_masks(uc: &Unicorn<'_, Hw>) -> (bool, bool, u32) {
     (
         rd(uc, R::PRIMASK) & 1 != 0,

@@ -488,3 +488,22 @@ fn one_timer_interrupt_runs_its_handler_once() {
         r.stderr
     );
 }
+
+#[test]
+fn intel_hex_and_raw_binary_images_boot_like_the_elf() {
+    let elf = image("hello-an385");
+    let hex = temp_file("hello.hex", b"");
+    let ok = std::process::Command::new("arm-none-eabi-objcopy")
+        .args(["-O", "ihex", &elf, &hex])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "arm-none-eabi-objcopy (scripts/setup.sh installs it)");
+    let bin = elf.replace(".elf", ".bin");
+    let from_elf = ensemble(&["run", "--image", &elf, "--no-input"]);
+    let from_hex = ensemble(&["run", "--image", &hex, "--no-input"]);
+    let from_bin = ensemble(&["run", "--image", &format!("{bin}@0x0"), "--no-input"]);
+    assert!(from_elf.stdout.contains("hello: done"));
+    assert_eq!(from_hex.stdout, from_elf.stdout);
+    assert_eq!(from_bin.stdout, from_elf.stdout);
+}

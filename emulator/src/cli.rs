@@ -40,7 +40,7 @@ enum Command {
     #[command(after_help = "\
 Exit codes:
   0  success: every --expect matched, or the guest went to sleep for good with nothing expected
-  1  an --expect was not met (time limit reached or guest asleep), or a --fail matched
+  1  the time limit came first, an --expect was not met (guest asleep), or a --fail matched
   2  bad input: unknown board, unreadable or wrong-architecture image, bad option
   3  the guest crashed: lockup, or stuck in a fault handler (PC, fault registers and
      the last UART lines are printed)

@@ -171,3 +171,114 @@ for threads in 1 2; do
     "$(awk -v w="$wall" 'BEGIN { printf "%.1f", 20 / w }')" "$((rss / 1024))" \
     "$(verdict "$(awk -v w="$wall" 'BEGIN { print 20 / w }')" ">=" 10)"
 done
+
+# Streaming: two devices on a 100 Mbit/s switch, net-stream-tx sending
+# 1024-byte UDP datagrams back to back for 5 s of virtual time and
+# net-stream-rx counting them (images/scenarios/stream2.toml), against the
+# 1-device baseline stream1.toml (the same sender alone, streaming to the
+# subnet broadcast, which the switch carries to nobody), each on 1 and 2
+# worker threads. Two references: one device idle on the switch for the
+# same virtual time (a scenario written here: what the lockstep machinery
+# costs with no guest work), and the sender under `ensemble run` (no
+# scenario at all; it streams from t = 3 s to 8 s after ARP gives up).
+# Throughput is read from the receiver's UART log (--artifacts); it is in
+# virtual time, so the same on every run and with any --threads.
+./scripts/build-images.sh net-stream-tx net-stream-rx >/dev/null
+STREAM1=images/scenarios/stream1.toml
+STREAM2=images/scenarios/stream2.toml
+cat >"$TMP/idle1.toml" <<EOF
+name = "idle1"
+seed = 1
+time_limit = "20s"
+[[device]]
+name = "rx"
+board = "mps2-an385"
+image = "$PWD/images/build/net-stream-rx.elf"
+[[network]]
+name = "lan"
+kind = "switch"
+members = ["rx"]
+latency = "1ms"
+bandwidth = "100Mbit"
+[[step]]
+delay = "8s"
+EOF
+
+# stream_run KEY THREADS SCENARIO: one timed run (artifacts to
+# $TMP/art-KEY); keeps the best wall time in SBEST[KEY], the virtual time
+# in SVIRT[KEY] and the peak memory in SRSS[KEY].
+declare -A SBEST SVIRT SRSS
+stream_run() {
+  local key=$1 threads=$2 file=$3 wall rss virt rc=0
+  rm -rf "$TMP/art-$key" && mkdir -p "$TMP/art-$key"
+  /usr/bin/time -f "%e %M" -o "$TMP/stream.time" target/release/ensemble scenario "$file" \
+    --quiet --threads "$threads" --artifacts "$TMP/art-$key" >/dev/null 2>"$TMP/stream.err" || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    echo "bench: scenario $file (--threads $threads) failed (exit $rc):" >&2
+    cat "$TMP/stream.err" >&2
+    exit 1
+  fi
+  read -r wall rss < <(tail -n 1 "$TMP/stream.time")
+  virt=$(sed -n 's/.* passed at t=\([0-9.]*\)s.*/\1/p' "$TMP/stream.err")
+  echo "bench: $key: ${virt}s virtual in ${wall}s wall" >&2
+  if [ -z "${SBEST[$key]:-}" ] || awk -v t="$wall" -v b="${SBEST[$key]}" 'BEGIN { exit !(t < b) }'; then
+    SBEST[$key]=$wall SVIRT[$key]=$virt SRSS[$key]=$rss
+  fi
+}
+
+for ((i = 1; i <= RUNS; i++)); do
+  echo "bench: streaming, round $i of $RUNS" >&2
+  for threads in 1 2; do
+    stream_run "idle-t$threads" "$threads" "$TMP/idle1.toml"
+    stream_run "stream1-t$threads" "$threads" "$STREAM1"
+    stream_run "stream2-t$threads" "$threads" "$STREAM2"
+  done
+  /usr/bin/time -f "%e %M" -o "$TMP/stream.time" target/release/ensemble run \
+    --image images/build/net-stream-tx.elf --no-input --stats --expect 'net-stream-tx: done' \
+    >/dev/null 2>"$TMP/stream.err" || { echo "bench: net-stream-tx under run failed:" >&2; cat "$TMP/stream.err" >&2; exit 1; }
+  read -r wall rss < <(tail -n 1 "$TMP/stream.time")
+  virt=$(sed -n 's/.*virtual time \([0-9.]*\)s .*/\1/p' "$TMP/stream.err")
+  echo "bench: tx under run: ${virt}s virtual in ${wall}s wall" >&2
+  if [ -z "${SBEST[run]:-}" ] || awk -v t="$wall" -v b="${SBEST[run]}" 'BEGIN { exit !(t < b) }'; then
+    SBEST[run]=$wall SVIRT[run]=$virt SRSS[run]=$rss
+  fi
+done
+
+# The receiver's totals (virtual time): "total N datagrams, M bytes in S ms
+# (first at ...), L missing, ..., D dropped by the LAN9118" and "busy B%".
+RXLOG=$TMP/art-stream2-t1/rx.uart.txt
+read -r RX_N RX_BYTES RX_MS RX_LOST RX_DROPS < <(tr -d '\r' <"$RXLOG" | sed -n \
+  's/^net-stream-rx: total \([0-9]*\) datagrams, \([0-9]*\) bytes in \([0-9]*\) ms.*, \([0-9]*\) missing, .*, \([0-9]*\) dropped by the LAN9118$/\1 \2 \3 \4 \5/p') || true
+RX_BUSY=$(tr -d '\r' <"$RXLOG" | sed -n 's/^net-stream-rx: .*busy \([0-9.]*\)%$/\1/p')
+TX_N=$(tr -d '\r' <"$TMP/art-stream2-t1/tx.uart.txt" | sed -n 's/^net-stream-tx: sent \([0-9]*\) datagrams.*/\1/p')
+TX1_N=$(tr -d '\r' <"$TMP/art-stream1-t1/tx.uart.txt" | sed -n 's/^net-stream-tx: sent \([0-9]*\) datagrams.*/\1/p')
+[ -n "${RX_N:-}" ] && [ -n "$TX_N" ] || { echo "bench: no totals in the stream logs" >&2; cat "$RXLOG" >&2; exit 1; }
+cmp -s "$RXLOG" "$TMP/art-stream2-t2/rx.uart.txt" || echo "bench: WARNING: the receiver's log differs between 1 and 2 threads" >&2
+# per_virt KEY: wall seconds per virtual second.
+per_virt() { awk -v w="${SBEST[$1]}" -v v="${SVIRT[$1]}" 'BEGIN { printf "%.3f", w / v }'; }
+
+echo
+echo "Streaming UDP, 1024-byte datagrams over a 100 Mbit/s switch ($STREAM2 vs $STREAM1):"
+printf '  received %s datagrams (%s bytes) in %s ms of virtual time: %s datagrams/s, %s Mbit/s of payload\n' \
+  "$RX_N" "$RX_BYTES" "$RX_MS" \
+  "$(awk -v n="$RX_N" -v t="$RX_MS" 'BEGIN { printf "%.0f", n * 1000 / t }')" \
+  "$(awk -v b="$RX_BYTES" -v t="$RX_MS" 'BEGIN { printf "%.2f", b * 8 / t / 1000 }')"
+printf '  sender sent %s (alone: %s), %s missing at the receiver, %s dropped by its LAN9118; receiver busy %s%%\n' \
+  "$TX_N" "$TX1_N" "$RX_LOST" "$RX_DROPS" "$RX_BUSY"
+printf '  %-40s %8s %12s %10s %18s %12s\n' "run" "threads" "virtual (s)" "wall (s)" "wall s / virtual s" "peak memory"
+for key in idle-t1 stream1-t1 stream2-t1 idle-t2 stream1-t2 stream2-t2 run; do
+  case $key in
+    idle-*) label="1 device idle (rx alone, no sender)" ;;
+    stream1-*) label="1 device streaming (stream1)" ;;
+    stream2-*) label="2 devices streaming (stream2)" ;;
+    run) label="sender alone under 'ensemble run'" ;;
+  esac
+  threads=${key##*-t}
+  [ "$key" = run ] && threads=-
+  printf '  %-40s %8s %12s %10s %18s %8s MiB\n' "$label" "$threads" "${SVIRT[$key]}" "${SBEST[$key]}" \
+    "$(per_virt "$key")" "$((SRSS[$key] / 1024))"
+done
+for threads in 1 2; do
+  printf '  slowdown, 2 devices / 1 device streaming, %s thread(s): %s (wall per virtual second)\n' "$threads" \
+    "$(awk -v a="$(per_virt "stream2-t$threads")" -v b="$(per_virt "stream1-t$threads")" 'BEGIN { printf "%.2f", a / b }')"
+done

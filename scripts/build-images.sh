@@ -34,6 +34,8 @@ IMAGES=(
   "net-node       an385"
   "net-hub        an385"
   "net-beacon     an385"
+  "net-stream-tx  an385"
+  "net-stream-rx  an385"
   "radio-node     sensor-node"
 )
 

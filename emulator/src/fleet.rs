@@ -1,8 +1,11 @@
-//! Many machines on worker threads, advanced together to a common virtual
-//! time. A machine is built on, and never leaves, its worker thread (the
-//! CPU engine's handles are not `Send`). Within one advance machines do not
-//! interact, so how they are spread over threads cannot change any result;
-//! outcomes are returned in machine order.
+//! Many machines on threads, advanced together to a common virtual time.
+//! The first share of machines runs on the caller's own thread and the
+//! others on worker threads (waking a thread costs tens of microseconds
+//! per advance on a loaded VM, so `--threads 1` uses none). A machine is
+//! built on, and never leaves, its thread (the CPU engine's handles are not
+//! `Send`). Within one advance machines do not interact, so how they are
+//! spread over threads cannot change any result; outcomes are returned in
+//! machine order.
 
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::thread::JoinHandle;
@@ -68,6 +71,9 @@ struct Worker {
 }
 
 pub struct Fleet {
+    /// Machines run on the caller's thread.
+    local: Vec<Hosted>,
+    /// Worker k runs the machines whose owner is k + 1.
     workers: Vec<Worker>,
     owner: Vec<usize>,
     /// Network interfaces of each machine: (device name, "ethernet" or
@@ -83,6 +89,34 @@ struct Hosted {
 }
 
 impl Hosted {
+    fn build(index: usize, spec: MachineSpec) -> Result<Hosted, String> {
+        let machine = Machine::new(spec.board, spec.image, Trace::off())
+            .map_err(|e| format!("device '{}': {e}", spec.name))?;
+        Ok(Hosted {
+            index,
+            machine,
+            console: spec.console,
+            crashed: false,
+        })
+    }
+
+    /// Advance every machine of `hosted` with its part of `inbox`.
+    fn advance_all(
+        hosted: &mut [Hosted],
+        until_ns: u64,
+        mut inbox: Vec<(usize, Inbound)>,
+    ) -> Vec<(usize, Outcome)> {
+        let mut results = Vec::with_capacity(hosted.len());
+        for h in hosted {
+            let (mine, rest): (Vec<_>, Vec<_>) =
+                inbox.into_iter().partition(|(i, _)| *i == h.index);
+            inbox = rest;
+            let mine = mine.into_iter().map(|(_, x)| x).collect();
+            results.push((h.index, h.advance(until_ns, mine)));
+        }
+        results
+    }
+
     fn advance(&mut self, until_ns: u64, inbox: Vec<Inbound>) -> Outcome {
         let hz = self.machine.clock_hz();
         let mut out = Outcome {
@@ -136,19 +170,26 @@ impl Hosted {
 }
 
 impl Fleet {
-    /// Build every machine on `threads` workers (machine i on worker
-    /// i mod threads). Fails with the first machine that cannot be built.
+    /// Build every machine, machine i on share i mod threads: share 0 on
+    /// this thread, the others on worker threads. Fails with the first
+    /// machine that cannot be built.
     pub fn start(specs: Vec<MachineSpec>, threads: usize) -> Result<Fleet, String> {
         let n = specs.len();
         let threads = threads.clamp(1, n.max(1));
-        let mut per_worker: Vec<Vec<(usize, MachineSpec)>> =
-            (0..threads).map(|_| Vec::new()).collect();
+        let mut shares: Vec<Vec<(usize, MachineSpec)>> = (0..threads).map(|_| Vec::new()).collect();
         for (i, spec) in specs.into_iter().enumerate() {
-            per_worker[i % threads].push((i, spec));
+            shares[i % threads].push((i, spec));
+        }
+        let mut nics = vec![Vec::new(); n];
+        let mut shares = shares.into_iter();
+        let mut local = Vec::new();
+        for (index, spec) in shares.next().unwrap_or_default() {
+            let h = Hosted::build(index, spec)?;
+            nics[index] = h.machine.network_interfaces();
+            local.push(h);
         }
         let mut workers = Vec::new();
-        let mut nics = vec![Vec::new(); n];
-        for specs in per_worker {
+        for specs in shares {
             let (cmd_tx, cmd_rx) = channel::<Cmd>();
             let (out_tx, out_rx) = channel::<Vec<(usize, Outcome)>>();
             type Ready = Result<Vec<(usize, Vec<(String, &'static str)>)>, String>;
@@ -159,18 +200,13 @@ impl Fleet {
                     let mut hosted = Vec::new();
                     let mut nics = Vec::new();
                     for (index, spec) in specs {
-                        match Machine::new(spec.board, spec.image, Trace::off()) {
-                            Ok(machine) => {
-                                nics.push((index, machine.network_interfaces()));
-                                hosted.push(Hosted {
-                                    index,
-                                    machine,
-                                    console: spec.console,
-                                    crashed: false,
-                                });
+                        match Hosted::build(index, spec) {
+                            Ok(h) => {
+                                nics.push((index, h.machine.network_interfaces()));
+                                hosted.push(h);
                             }
                             Err(e) => {
-                                let _ = ready_tx.send(Err(format!("device '{}': {e}", spec.name)));
+                                let _ = ready_tx.send(Err(e));
                                 return;
                             }
                         }
@@ -178,22 +214,11 @@ impl Fleet {
                     if ready_tx.send(Ok(nics)).is_err() {
                         return;
                     }
-                    while let Ok(Cmd::Advance {
-                        until_ns,
-                        mut inbox,
-                    }) = cmd_rx.recv()
-                    {
-                        let mut results = Vec::with_capacity(hosted.len());
-                        for h in &mut hosted {
-                            let mine: Vec<Inbound> = {
-                                let (take, keep): (Vec<_>, Vec<_>) =
-                                    inbox.drain(..).partition(|(i, _)| *i == h.index);
-                                inbox = keep;
-                                take.into_iter().map(|(_, x)| x).collect()
-                            };
-                            results.push((h.index, h.advance(until_ns, mine)));
-                        }
-                        if out_tx.send(results).is_err() {
+                    while let Ok(Cmd::Advance { until_ns, inbox }) = cmd_rx.recv() {
+                        if out_tx
+                            .send(Hosted::advance_all(&mut hosted, until_ns, inbox))
+                            .is_err()
+                        {
                             return;
                         }
                     }
@@ -216,6 +241,7 @@ impl Fleet {
         }
         Ok(Fleet {
             owner: (0..n).map(|i| i % threads).collect(),
+            local,
             workers,
             nics,
         })
@@ -231,12 +257,14 @@ impl Fleet {
 
     /// Advance every machine to `until_ns`, after handing each its inbox.
     pub fn advance(&mut self, until_ns: u64, inbox: Vec<(usize, Inbound)>) -> Vec<Outcome> {
-        let mut per_worker: Vec<Vec<(usize, Inbound)>> =
-            (0..self.workers.len()).map(|_| Vec::new()).collect();
+        let mut shares: Vec<Vec<(usize, Inbound)>> =
+            (0..=self.workers.len()).map(|_| Vec::new()).collect();
         for (i, item) in inbox {
-            per_worker[self.owner[i]].push((i, item));
+            shares[self.owner[i]].push((i, item));
         }
-        for (w, items) in self.workers.iter().zip(per_worker) {
+        let mut shares = shares.into_iter();
+        let local_inbox = shares.next().unwrap_or_default();
+        for (w, items) in self.workers.iter().zip(shares) {
             w.tx.send(Cmd::Advance {
                 until_ns,
                 inbox: items,
@@ -244,6 +272,9 @@ impl Fleet {
             .expect("worker thread alive");
         }
         let mut outcomes: Vec<Option<Outcome>> = (0..self.owner.len()).map(|_| None).collect();
+        for (i, o) in Hosted::advance_all(&mut self.local, until_ns, local_inbox) {
+            outcomes[i] = Some(o);
+        }
         for w in &self.workers {
             for (i, o) in w.rx.recv().expect("worker thread alive") {
                 outcomes[i] = Some(o);

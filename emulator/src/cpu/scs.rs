@@ -198,6 +198,66 @@ impl SysTick {
     }
 }
 
+/// A set of exception numbers (at most 256), as bits: the NVIC asks
+/// "which are pending?" several times per interrupt, and visiting only the
+/// set bits keeps that cheap.
+#[derive(Clone, Debug)]
+struct ExcSet {
+    bits: [u64; 4],
+    len: usize,
+}
+
+impl ExcSet {
+    fn new(len: usize) -> ExcSet {
+        ExcSet { bits: [0; 4], len }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn set(&mut self, e: usize, on: bool) {
+        if e < self.len {
+            let (w, b) = (e / 64, e % 64);
+            if on {
+                self.bits[w] |= 1 << b;
+            } else {
+                self.bits[w] &= !(1 << b);
+            }
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.bits.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
+    /// The members, in increasing order.
+    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.bits.iter().enumerate().flat_map(|(w, &word)| {
+            let mut rest = word;
+            std::iter::from_fn(move || {
+                (rest != 0).then(|| {
+                    let b = rest.trailing_zeros() as usize;
+                    rest &= rest - 1;
+                    w * 64 + b
+                })
+            })
+        })
+    }
+}
+
+impl std::ops::Index<usize> for ExcSet {
+    type Output = bool;
+
+    fn index(&self, e: usize) -> &bool {
+        if e < self.len && self.bits[e / 64] & (1 << (e % 64)) != 0 {
+            &true
+        } else {
+            &false
+        }
+    }
+}
+
 /// The whole System Control Space state of one core.
 #[derive(Clone, Debug)]
 pub struct Scs {
@@ -219,8 +279,8 @@ pub struct Scs {
     /// Priority byte per exception number (0..16+num_irq); 1..3 unused.
     prio: Vec<u8>,
     enabled: Vec<bool>,
-    pending: Vec<bool>,
-    active: Vec<bool>,
+    pending: ExcSet,
+    active: ExcSet,
     /// Level of each external interrupt input.
     level: Vec<bool>,
     pub systick: SysTick,
@@ -257,8 +317,8 @@ impl Scs {
             fpdscr: 0,
             prio: vec![0; n],
             enabled: vec![false; n],
-            pending: vec![false; n],
-            active: vec![false; n],
+            pending: ExcSet::new(n),
+            active: ExcSet::new(n),
             level: vec![false; n],
             systick: SysTick::default(),
             reset_requested: false,
@@ -274,8 +334,8 @@ impl Scs {
         *self = Scs {
             prio: vec![0; n],
             enabled: vec![false; n],
-            pending: vec![false; n],
-            active: vec![false; n],
+            pending: ExcSet::new(n),
+            active: ExcSet::new(n),
             level: vec![false; n],
             systick: SysTick::default(),
             vtor: 0,
@@ -353,8 +413,9 @@ impl Scs {
 
     /// Priority of the running code before masking registers.
     fn active_priority(&self) -> Priority {
-        (1..self.active.len())
-            .filter(|&e| self.active[e])
+        self.active
+            .iter()
+            .filter(|&e| e >= 1)
             .map(|e| self.group(self.priority(e)))
             .min()
             .unwrap_or(NO_PRIORITY)
@@ -379,8 +440,9 @@ impl Scs {
     /// The pending, enabled exception that would be taken next, by priority
     /// and then by number.
     pub fn highest_pending(&self) -> Option<usize> {
-        (1..self.pending.len())
-            .filter(|&e| self.pending[e] && self.is_enabled(e))
+        self.pending
+            .iter()
+            .filter(|&e| e >= 1 && self.is_enabled(e))
             .min_by_key(|&e| (self.priority(e), e))
     }
 
@@ -408,7 +470,7 @@ impl Scs {
 
     pub fn set_pending(&mut self, e: usize) {
         if e < self.pending.len() {
-            self.pending[e] = true;
+            self.pending.set(e, true);
         }
     }
 
@@ -421,21 +483,21 @@ impl Scs {
     }
 
     pub fn active_count(&self) -> usize {
-        self.active.iter().filter(|&&a| a).count()
+        self.active.count()
     }
 
     /// Exception entry: pending becomes active.
     pub fn acknowledge(&mut self, e: usize) {
-        self.pending[e] = false;
-        self.active[e] = true;
+        self.pending.set(e, false);
+        self.active.set(e, true);
         self.current = e;
     }
 
     /// Exception return from `e`: a level interrupt still asserted pends again.
     pub fn complete(&mut self, e: usize) {
-        self.active[e] = false;
+        self.active.set(e, false);
         if e >= EXC_IRQ0 && self.level[e] {
-            self.pending[e] = true;
+            self.pending.set(e, true);
         }
     }
 
@@ -448,7 +510,7 @@ impl Scs {
         // A rising edge pends it, also while its handler runs (then it is
         // taken again after the return).
         if high && !self.level[e] {
-            self.pending[e] = true;
+            self.pending.set(e, true);
         }
         self.level[e] = high;
     }
@@ -488,7 +550,7 @@ impl Scs {
     /// zero crossing with TICKINT set.
     pub fn advance(&mut self, now: Ticks) {
         if self.systick.advance(now, self.info.systick_ref_div) {
-            self.pending[EXC_SYSTICK] = true;
+            self.pending.set(EXC_SYSTICK, true);
         }
     }
 
@@ -504,7 +566,7 @@ impl Scs {
         if let Some(p) = self.highest_pending() {
             v |= (p as u32 & 0x1ff) << 12;
         }
-        if (EXC_IRQ0..self.pending.len()).any(|e| self.pending[e]) {
+        if self.pending.iter().any(|e| e >= EXC_IRQ0) {
             v |= 1 << 22; // ISRPENDING
         }
         if self.pending[EXC_SYSTICK] {
@@ -555,9 +617,9 @@ impl Scs {
             (EXC_SYSTICK, 11, None),
         ];
         for (e, act, pend) in bits {
-            self.active[e] = v & (1 << act) != 0;
+            self.active.set(e, v & (1 << act) != 0);
             if let Some(p) = pend {
-                self.pending[e] = v & (1 << p) != 0;
+                self.pending.set(e, v & (1 << p) != 0);
             }
         }
     }
@@ -662,8 +724,8 @@ impl Scs {
                     match base {
                         0x100 => self.enabled[e] = true,
                         0x180 => self.enabled[e] = false,
-                        0x200 => self.pending[e] = true,
-                        _ => self.pending[e] = false,
+                        0x200 => self.pending.set(e, true),
+                        _ => self.pending.set(e, false),
                     }
                 }
             }
@@ -678,19 +740,19 @@ impl Scs {
             }
             0xd04 => {
                 if full & ICSR_NMIPENDSET != 0 {
-                    self.pending[EXC_NMI] = true;
+                    self.pending.set(EXC_NMI, true);
                 }
                 if full & ICSR_PENDSVSET != 0 {
-                    self.pending[EXC_PENDSV] = true;
+                    self.pending.set(EXC_PENDSV, true);
                 }
                 if full & ICSR_PENDSVCLR != 0 {
-                    self.pending[EXC_PENDSV] = false;
+                    self.pending.set(EXC_PENDSV, false);
                 }
                 if full & ICSR_PENDSTSET != 0 {
-                    self.pending[EXC_SYSTICK] = true;
+                    self.pending.set(EXC_SYSTICK, true);
                 }
                 if full & ICSR_PENDSTCLR != 0 {
-                    self.pending[EXC_SYSTICK] = false;
+                    self.pending.set(EXC_SYSTICK, false);
                 }
             }
             0xd08 => self.vtor = full & 0xffff_ff80,
@@ -721,7 +783,7 @@ impl Scs {
             0xf00 => {
                 let e = EXC_IRQ0 + (full & 0x1ff) as usize;
                 if e < self.pending.len() {
-                    self.pending[e] = true;
+                    self.pending.set(e, true);
                 }
             }
             0xf34 if self.info.has_fpu => {
@@ -825,6 +887,20 @@ mod tests {
         s.write(0x010, 4, 3, 100);
         s.write(0x018, 4, 0, 100);
         assert_eq!(s.next_deadline(100), Some(100 + 100 * 25));
+    }
+
+    #[test]
+    fn exception_sets_iterate_in_order_across_words() {
+        let mut set = ExcSet::new(16 + 240);
+        for e in [255, 3, 64, 63, 130] {
+            set.set(e, true);
+        }
+        set.set(64, false);
+        assert_eq!(set.iter().collect::<Vec<_>>(), vec![3, 63, 130, 255]);
+        assert_eq!(set.count(), 4);
+        assert!(set[130] && !set[64]);
+        set.set(400, true); // out of range: ignored
+        assert_eq!(set.count(), 4);
     }
 
     #[test]

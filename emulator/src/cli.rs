@@ -134,6 +134,13 @@ struct RunArgs {
     /// Print the virtual time and instructions' worth of ticks at the end.
     #[arg(long)]
     stats: bool,
+    /// Debug with GDB: serve the GDB remote protocol on PORT of 127.0.0.1
+    /// (3333 when no value is given; HOST:PORT for another address), wait
+    /// for gdb to connect, and keep the guest halted at reset until gdb
+    /// continues it (so there is no separate --gdb-wait). Virtual time
+    /// stands still while the guest is halted.
+    #[arg(long, value_name = "[HOST:]PORT", num_args = 0..=1, default_missing_value = "3333")]
+    gdb: Option<String>,
 }
 
 pub fn main() -> i32 {
@@ -399,6 +406,13 @@ fn run(args: RunArgs) -> Result<i32> {
     // Real-time pacing runs in short slices so the clock can be checked.
     let slice = ns_to_ticks(10_000_000, clock_hz);
 
+    // With --gdb, the server runs the machine as gdb says (see gdb.rs).
+    let mut gdb = args
+        .gdb
+        .as_deref()
+        .map(crate::gdb::Server::listen)
+        .transpose()?;
+    let console_input = input.as_ref().map(|rx| (rx, args.console.as_str()));
     let code = loop {
         // Typed input enters as it comes; piped input only when the guest
         // is idle (below), so that a piped run is reproducible.
@@ -417,7 +431,20 @@ fn run(args: RunArgs) -> Result<i32> {
         } else {
             limit
         };
-        let stop = machine.run(until);
+        let stop = match gdb.as_mut() {
+            None => machine.run(until),
+            Some(server) => match server.run(&mut machine, until, console_input) {
+                Some(stop) => stop,
+                // gdb killed the guest: the run ends as if it slept for good.
+                None => {
+                    break if watch.expect.is_empty() {
+                        EXIT_OK
+                    } else {
+                        EXIT_UNMET
+                    }
+                }
+            },
+        };
         let console = machine.take_output(&args.console);
         let mut others: Vec<(String, Vec<u8>)> = Vec::new();
         for name in logs.iter().map(|(n, _)| n.clone()) {
@@ -459,7 +486,7 @@ fn run(args: RunArgs) -> Result<i32> {
         }
         let t = ticks_to_secs(machine.now(), clock_hz);
         match stop {
-            // Breakpoints exist only under a debugger, which this loop is not.
+            // Breakpoints and steps are the gdb server's business (gdb.rs).
             StopReason::Output | StopReason::Breakpoint { .. } | StopReason::Stepped { .. } => {}
             StopReason::TimeLimit if machine.now() < limit => {}
             StopReason::TimeLimit => {
@@ -499,6 +526,9 @@ fn run(args: RunArgs) -> Result<i32> {
             }
         }
     };
+    if let Some(server) = gdb.as_mut() {
+        server.finish(code);
+    }
     if args.stats {
         let busy = machine.now() - machine.idle_ticks().min(machine.now());
         eprintln!(

@@ -1,0 +1,499 @@
+//! `ensemble run --gdb`, driven by Debian's gdb-multiarch in batch mode:
+//! what a user sees in gdb, and what the run does meanwhile.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ensemble::loader::Image;
+
+const WALL_LIMIT: Duration = Duration::from_secs(60);
+
+/// gdb-multiarch is needed; without it the tests are skipped, except under
+/// scripts/test.sh (ENSEMBLE_REQUIRE_QEMU), where it must be there.
+fn gdb_available() -> bool {
+    let ok = Command::new("gdb-multiarch")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        if std::env::var_os("ENSEMBLE_REQUIRE_QEMU").is_some() {
+            panic!("gdb-multiarch is required for the GDB tests (scripts/setup.sh installs it)");
+        }
+        eprintln!("skipping: gdb-multiarch is not installed (scripts/setup.sh installs it)");
+    }
+    ok
+}
+
+/// A child process with its stdout and stderr collected as they come.
+struct Process {
+    name: &'static str,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+struct Ended {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn collect(from: impl Read + Send + 'static, into: &Arc<Mutex<String>>) -> JoinHandle<()> {
+    let into = into.clone();
+    std::thread::spawn(move || {
+        let mut from = from;
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            into.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    })
+}
+
+impl Process {
+    fn spawn(name: &'static str, cmd: &mut Command) -> Process {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let readers = vec![
+            collect(child.stdout.take().unwrap(), &stdout),
+            collect(child.stderr.take().unwrap(), &stderr),
+        ];
+        let stdin = child.stdin.take();
+        Process {
+            name,
+            child,
+            stdin,
+            stdout,
+            stderr,
+            readers,
+        }
+    }
+
+    /// Wait until `text` shows on stdout (or stderr), and return all of it.
+    fn wait_for(&self, text: &str, on_stderr: bool) -> String {
+        let stream = if on_stderr {
+            &self.stderr
+        } else {
+            &self.stdout
+        };
+        let start = Instant::now();
+        loop {
+            let seen = stream.lock().unwrap().clone();
+            if seen.contains(text) {
+                return seen;
+            }
+            assert!(
+                start.elapsed() < WALL_LIMIT,
+                "{} did not print '{text}'; stdout:\n{}\nstderr:\n{}",
+                self.name,
+                self.stdout.lock().unwrap(),
+                self.stderr.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// What Ctrl-C does in a terminal.
+    fn interrupt(&self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
+    /// Wait for the process to end.
+    fn end(mut self) -> Ended {
+        let start = Instant::now();
+        let code = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status.code().unwrap_or(-1);
+            }
+            assert!(
+                start.elapsed() < WALL_LIMIT,
+                "{} did not finish within {WALL_LIMIT:?}",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        for r in std::mem::take(&mut self.readers) {
+            r.join().unwrap();
+        }
+        let stdout = self.stdout.lock().unwrap().clone();
+        let stderr = self.stderr.lock().unwrap().clone();
+        Ended {
+            code,
+            stdout,
+            stderr,
+        }
+    }
+}
+
+/// A test that fails half-way leaves no process behind.
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// `ensemble run ... --gdb 0`, and the port it picked; with `input`, the
+/// console's input is a pipe left open, else there is none.
+fn ensemble(board: &str, image_name: &str, input: bool) -> (Process, u16) {
+    let image = common::image(image_name);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ensemble"));
+    cmd.args(["run", "--board", board, "--image", &image, "--gdb", "0"]);
+    if input {
+        cmd.stdin(Stdio::piped());
+    } else {
+        cmd.arg("--no-input").stdin(Stdio::null());
+    }
+    let p = Process::spawn("ensemble", &mut cmd);
+    const LISTENING: &str = "gdb: listening on 127.0.0.1:";
+    let stderr = p.wait_for(LISTENING, true);
+    let port = stderr
+        .split_once(LISTENING)
+        .and_then(|(_, rest)| rest.lines().next())
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no port in: {stderr}"));
+    (p, port)
+}
+
+/// gdb-multiarch in batch mode on `image_name`'s ELF, connected to `port`,
+/// running `commands`.
+fn gdb(port: u16, image_name: &str, commands: &[&str]) -> Process {
+    let mut cmd = Command::new("gdb-multiarch");
+    cmd.args(["-nx", "-batch"])
+        .arg("-ex")
+        .arg(format!("target remote 127.0.0.1:{port}"));
+    for c in commands {
+        cmd.arg("-ex").arg(c);
+    }
+    cmd.arg(common::image(image_name))
+        .current_dir(common::root())
+        .stdin(Stdio::null());
+    Process::spawn("gdb-multiarch", &mut cmd)
+}
+
+/// Everything gdb printed, once it has finished.
+fn gdb_output(gdb: Process) -> String {
+    let end = gdb.end();
+    end.stdout + &end.stderr
+}
+
+fn run_gdb(port: u16, image_name: &str, commands: &[&str]) -> String {
+    gdb_output(gdb(port, image_name, commands))
+}
+
+/// The number after `prefix` on the first line that has it (hex with 0x).
+fn value_after(text: &str, prefix: &str) -> u32 {
+    let line = text
+        .lines()
+        .find_map(|l| l.split_once(prefix).map(|(_, rest)| rest))
+        .unwrap_or_else(|| panic!("no '{prefix}' in gdb output:\n{text}"));
+    let word = line.split_whitespace().next().unwrap_or("");
+    u32::from_str_radix(word.trim_start_matches("0x"), 16)
+        .unwrap_or_else(|_| panic!("'{word}' after '{prefix}' is not a number:\n{text}"))
+}
+
+fn symbol(image_name: &str, name: &str) -> u32 {
+    let image = Image::load(&common::image(image_name)).unwrap();
+    image.symbol(name).unwrap() as u32 & !1
+}
+
+#[test]
+fn breakpoint_step_registers_memory_and_continue() {
+    if !gdb_available() {
+        return;
+    }
+    let (ens, port) = ensemble("mps2-an385", "hello-an385", false);
+    let out = run_gdb(
+        port,
+        "hello-an385",
+        &[
+            "break *main",
+            "continue",
+            "info registers pc",
+            "next",
+            "info symbol $pc",
+            "print/x $sp",
+            "x/2wx 0",
+            "continue",
+        ],
+    );
+    let end = ens.end();
+    let context = format!("gdb:\n{out}\nensemble stderr:\n{}", end.stderr);
+
+    // Halted at reset until gdb said continue; then stopped at main.
+    let main = symbol("hello-an385", "main");
+    assert!(out.contains("Breakpoint 1, "), "{context}");
+    assert_eq!(value_after(&out, "pc             "), main, "{context}");
+    // `next` moved on within main.
+    assert!(out.contains("main + "), "{context}");
+    // The stack is the one the vector table gives, minus main's frame.
+    let image = Image::load(&common::image("hello-an385")).unwrap();
+    let vectors = &image
+        .segments
+        .iter()
+        .find(|s| s.addr == 0)
+        .expect("vector table at 0")
+        .data[..8];
+    let word = |i: usize| u32::from_le_bytes(vectors[i * 4..i * 4 + 4].try_into().unwrap());
+    let sp = value_after(&out, "$1 = ");
+    assert!(
+        sp < word(0) && sp >= word(0) - 64,
+        "sp {sp:#x}, initial {:#x}\n{context}",
+        word(0)
+    );
+    // Memory reads: the vector table, as in the ELF.
+    let x = out
+        .lines()
+        .find(|l| l.starts_with("0x0 "))
+        .unwrap_or_else(|| panic!("no x/2wx output\n{context}"));
+    let words: Vec<u32> = x
+        .split_whitespace()
+        .filter_map(|w| {
+            w.strip_prefix("0x")
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+        })
+        .skip(1)
+        .collect();
+    assert_eq!(words, vec![word(0), word(1)], "{context}");
+
+    // Continued to the end: the guest printed everything and slept for
+    // good, which gdb sees as the program exiting, with ensemble's code.
+    assert!(end.stdout.contains("hello: done"), "{}", end.stdout);
+    assert!(out.contains("exited normally"), "{context}");
+    assert_eq!(end.code, 0, "{context}");
+}
+
+#[test]
+fn variables_by_name_and_hardware_breakpoints() {
+    if !gdb_available() {
+        return;
+    }
+    let (ens, port) = ensemble("mps2-an385", "hello-an385", false);
+    let out = run_gdb(
+        port,
+        "hello-an385",
+        &[
+            "break main",
+            "continue",
+            "print/x initialised",
+            // hello checks that .bss was cleared: make it see otherwise.
+            "set var zeroed = 5",
+            "hbreak *con_puts",
+            "continue",
+            "info registers pc",
+            "delete",
+            "continue",
+        ],
+    );
+    let end = ens.end();
+    let context = format!("gdb:\n{out}\nensemble stderr:\n{}", end.stderr);
+    assert!(out.contains("$1 = 0x600dda7a"), "{context}");
+    assert!(out.contains("Breakpoint 2, "), "{context}");
+    assert_eq!(
+        value_after(&out, "pc             "),
+        symbol("hello-an385", "con_puts"),
+        "{context}"
+    );
+    assert!(
+        end.stdout.contains("hello: .data ok, .bss BAD"),
+        "{}",
+        end.stdout
+    );
+    assert_eq!(end.code, 0, "{context}");
+}
+
+#[test]
+fn breakpoint_in_an_interrupt_handler() {
+    if !gdb_available() {
+        return;
+    }
+    let (ens, port) = ensemble("mps2-an385", "irq-nesting", false);
+    let out = run_gdb(
+        port,
+        "irq-nesting",
+        &[
+            "break SysTick_Handler",
+            "continue",
+            "print systick_calls",
+            "backtrace",
+            "continue",
+            "print systick_calls",
+            "info registers xpsr",
+            "delete",
+            "continue",
+        ],
+    );
+    let end = ens.end();
+    let context = format!("gdb:\n{out}\nensemble stderr:\n{}", end.stderr);
+    // Two entries to the handler, counted by the guest in between.
+    assert!(out.contains("$1 = 0"), "{context}");
+    assert!(out.contains("$2 = 1"), "{context}");
+    // gdb unwinds through the exception frame (it knows MSP and PSP).
+    assert!(out.contains("<signal handler called>"), "{context}");
+    // Handler mode, on SysTick (exception 15).
+    assert_eq!(
+        value_after(&out, "xpsr           ") & 0x1ff,
+        15,
+        "{context}"
+    );
+    assert!(end.stdout.contains("irq-nesting: done"), "{}", end.stdout);
+    assert_eq!(end.code, 0, "{context}");
+}
+
+#[test]
+fn ctrl_c_interrupts_the_running_guest() {
+    if !gdb_available() {
+        return;
+    }
+    // net-beacon runs for ever, announcing itself once a second.
+    let (ens, port) = ensemble("mps2-an385", "net-beacon", false);
+    let gdb = gdb(
+        port,
+        "net-beacon",
+        &["continue", "printf \"PC=0x%x\\n\", $pc", "kill"],
+    );
+    ens.wait_for("net-beacon: ", false);
+    // Ctrl-C: gdb sends the interrupt to the stub.
+    gdb.interrupt();
+    let out = gdb_output(gdb);
+    let end = ens.end();
+    let context = format!("gdb:\n{out}\nensemble stderr:\n{}", end.stderr);
+    assert!(out.contains("Program received signal SIGINT"), "{context}");
+    assert!(out.contains("PC=0x"), "{context}");
+    // gdb's kill ends the run.
+    assert!(out.contains("killed]"), "{context}");
+    assert!(end.stderr.contains("gdb killed the guest"), "{context}");
+    assert_eq!(end.code, 0, "{context}");
+}
+
+#[test]
+fn ctrl_c_while_the_guest_waits_for_input() {
+    if !gdb_available() {
+        return;
+    }
+    // uart-echo sleeps until a byte arrives on its console, and the console
+    // input stays open: the run waits for it, and gdb must still be heard.
+    let (mut ens, port) = ensemble("mps2-an385", "uart-echo-an385", true);
+    let gdb = gdb(
+        port,
+        "uart-echo-an385",
+        &["continue", "printf \"PC=0x%x\\n\", $pc", "continue"],
+    );
+    ens.wait_for("uart-echo: type lines", false);
+    gdb.interrupt();
+    gdb.wait_for("Program received signal SIGINT", false);
+    // Input reaches the guest once gdb continues it, and its end ends the
+    // run.
+    let mut stdin = ens.stdin.take().unwrap();
+    stdin.write_all(b"hello\nquit\n").unwrap();
+    drop(stdin);
+    let out = gdb_output(gdb);
+    let end = ens.end();
+    let context = format!("gdb:\n{out}\nensemble stderr:\n{}", end.stderr);
+    assert!(out.contains("PC=0x"), "{context}");
+    assert!(end.stdout.contains("echo 1: HELLO"), "{}", end.stdout);
+    assert!(
+        end.stdout.contains("uart-echo: done after 2 lines"),
+        "{}",
+        end.stdout
+    );
+    assert!(out.contains("exited normally"), "{context}");
+    assert_eq!(end.code, 0, "{context}");
+}
+
+#[test]
+fn a_crash_stops_with_sigsegv_and_ends_the_run() {
+    if !gdb_available() {
+        return;
+    }
+    let (ens, port) = ensemble("mps2-an385", "hello-an385", false);
+    let out = run_gdb(
+        port,
+        "hello-an385",
+        &[
+            "break *main",
+            "continue",
+            // Nothing is mapped there: the first push faults, and so does
+            // stacking the exception frame for it: a lockup.
+            "set $sp = 0x30000000",
+            "continue",
+            "info registers pc",
+            "continue",
+        ],
+    );
+    let end = ens.end();
+    let context = format!("gdb:\n{out}\nensemble stderr:\n{}", end.stderr);
+    assert!(out.contains("Program received signal SIGSEGV"), "{context}");
+    // Halted where it crashed (the push of main's first instruction), for
+    // inspection.
+    assert_eq!(
+        value_after(&out, "pc             "),
+        symbol("hello-an385", "main"),
+        "{context}"
+    );
+    // Resuming a crashed guest ends the run as a crash does without gdb.
+    assert!(
+        out.contains("Program terminated with signal SIGSEGV"),
+        "{context}"
+    );
+    assert!(end.stderr.contains("guest crashed"), "{context}");
+    assert_eq!(end.code, 3, "{context}");
+}
+
+#[test]
+fn detaching_lets_the_guest_run_on() {
+    if !gdb_available() {
+        return;
+    }
+    let (ens, port) = ensemble("mps2-an385", "hello-an385", false);
+    // The batch ends while the guest is halted: gdb detaches.
+    let out = run_gdb(port, "hello-an385", &["break *main", "continue"]);
+    let end = ens.end();
+    let context = format!("gdb:\n{out}\nensemble stderr:\n{}", end.stderr);
+    assert!(out.contains("Breakpoint 1, "), "{context}");
+    assert!(out.contains("detached"), "{context}");
+    assert!(end.stdout.contains("hello: done"), "{}", end.stdout);
+    assert_eq!(end.code, 0, "{context}");
+}
+
+#[test]
+fn a_port_in_use_is_bad_input() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let r = common::ensemble(&[
+        "run",
+        "--image",
+        &common::image("hello-an385"),
+        "--no-input",
+        "--gdb",
+        &port,
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains("cannot listen"), "{}", r.stderr);
+}

@@ -78,11 +78,14 @@ impl Image {
 
     /// The name of the function containing `addr`, for crash reports.
     pub fn symbolize(&self, addr: u64) -> Option<String> {
+        // Thumb function symbols carry bit 0; compare without it.
+        let addr = addr & !1;
         self.symbols
             .iter()
-            .filter(|(_, a)| *a <= addr & !1)
-            .max_by_key(|(_, a)| *a)
-            .map(|(n, a)| format!("{n}+0x{:x}", (addr & !1) - a))
+            .map(|(n, a)| (n, a & !1))
+            .filter(|&(_, a)| a <= addr)
+            .max_by_key(|&(_, a)| a)
+            .map(|(n, a)| format!("{n}+0x{:x}", addr - a))
     }
 }
 
@@ -234,6 +237,17 @@ mod tests {
         let p = tmp("empty.elf", &[]);
         assert!(Image::load(&p).unwrap_err().to_string().contains("empty"));
         assert!(Image::load("/nonexistent/x.elf").is_err());
+    }
+
+    #[test]
+    fn symbols_name_thumb_functions_from_their_first_instruction() {
+        let img = Image {
+            path: "x".into(),
+            segments: vec![],
+            symbols: vec![("before".into(), 0x401), ("main".into(), 0x421)],
+        };
+        assert_eq!(img.symbolize(0x420).as_deref(), Some("main+0x0"));
+        assert_eq!(img.symbolize(0x41e).as_deref(), Some("before+0x1e"));
     }
 
     #[test]

@@ -849,17 +849,6 @@ impl Machine {
             .collect()
     }
 
-    /// Names of devices of a given kind ("lan9118", "cmsdk-uart").
-    pub fn devices_of_kind(&self, kind: &str) -> Vec<String> {
-        self.uc
-            .get_data()
-            .slots
-            .iter()
-            .filter(|s| s.dev.kind() == kind)
-            .map(|s| s.name.clone())
-            .collect()
-    }
-
     fn crash(&mut self, reason: String, fault_pc: Option<u32>) -> StopReason {
         let hw = self.uc.get_data();
         StopReason::Crashed(Box::new(CrashInfo {

@@ -172,9 +172,7 @@ fn expect_and_fail_patterns_decide_the_exit_code() {
 fn time_limit_is_virtual_and_exits_1() {
     // A guest that spins forever with no wake-up can only end by the limit:
     // ldr r0,=loop; b . is the `b .` idle loop, so use a register loop.
-    let mut fw = vec![0u8; 0x60];
-    fw[0..4].copy_from_slice(&0x2000_1000u32.to_le_bytes());
-    fw[4..8].copy_from_slice(&0x41u32.to_le_bytes());
+    let mut fw = raw_firmware(0x60);
     // 0x40: adds r0, #1 ; b 0x40  (a busy loop, not a self-branch)
     fw[0x40..0x44].copy_from_slice(&[0x01, 0x30, 0xfd, 0xe7]);
     let f = temp_file("busy.bin", &fw);
@@ -276,12 +274,19 @@ fn user_board_files_work_and_malformed_ones_name_the_line() {
     one_line_error(&r, "syntax.toml:");
 }
 
+/// A raw image of `len` bytes for address 0: initial SP 0x2000_1000 and
+/// the reset handler at 0x40 (Thumb), where the caller puts its code.
+fn raw_firmware(len: usize) -> Vec<u8> {
+    let mut fw = vec![0u8; len];
+    fw[0..4].copy_from_slice(&0x2000_1000u32.to_le_bytes());
+    fw[4..8].copy_from_slice(&0x41u32.to_le_bytes());
+    fw
+}
+
 /// A raw image whose reset handler jumps to unmapped memory and whose
 /// fault handlers are all `b .`: the classic dead guest.
 fn jump_to_nowhere() -> Vec<u8> {
-    let mut fw = vec![0u8; 0x60];
-    fw[0..4].copy_from_slice(&0x2000_1000u32.to_le_bytes());
-    fw[4..8].copy_from_slice(&0x41u32.to_le_bytes());
+    let mut fw = raw_firmware(0x60);
     for v in 2..16 {
         fw[v * 4..v * 4 + 4].copy_from_slice(&0x49u32.to_le_bytes());
     }
@@ -408,9 +413,7 @@ fn stdin_reaches_the_console_uart_receiver() {
 
 #[test]
 fn unimplemented_regions_read_zero_and_warn_once() {
-    let mut fw = vec![0u8; 0x50];
-    fw[0..4].copy_from_slice(&0x2000_1000u32.to_le_bytes());
-    fw[4..8].copy_from_slice(&0x41u32.to_le_bytes());
+    let mut fw = raw_firmware(0x50);
     // ldr r1,=0x41000010 ; ldr r0,[r1] ; ldr r0,[r1] ; cpsid i ; 1: wfi ; b 1b
     fw[0x40..0x4c].copy_from_slice(&[
         0x02, 0x49, 0x08, 0x68, 0x08, 0x68, 0x72, 0xb6, 0x30, 0xbf, 0xfd, 0xe7,

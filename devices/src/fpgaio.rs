@@ -20,7 +20,7 @@
 //! the device is told the time. The buttons are driven with
 //! `set_input("button0" | "button1", level)` or `set_input("buttons", mask)`;
 //! QEMU has no button input and always reads 0, which is also the default
-//! here.
+//! here. The LEDs are reported by [`Device::leds`].
 
 use crate::{zero_extend, Device, Ticks};
 
@@ -75,11 +75,6 @@ impl Fpgaio {
         };
         f.reset();
         f
-    }
-
-    /// LED0 as the guest last wrote it (bit n = LED n lit).
-    pub fn leds(&self) -> u32 {
-        self.led0
     }
 
     /// `frq`-Hz counter value for a counter that read 0 at `base`.
@@ -194,6 +189,11 @@ impl Device for Fpgaio {
         self.now = self.now.max(now);
     }
 
+    /// The two user LEDs as LED0 holds them (bit n = LED n lit).
+    fn leds(&self) -> Option<(u32, u32)> {
+        Some((NUM_LEDS, self.led0))
+    }
+
     fn set_input(&mut self, name: &str, level: u32) {
         let bit = match name {
             "button0" => 1,
@@ -223,9 +223,11 @@ mod tests {
         let mut f = Fpgaio::new(HZ);
         f.write(LED0, 4, 0xff, 0);
         assert_eq!(f.read(LED0, 4, 0), 3);
-        assert_eq!(f.leds(), 3);
+        assert_eq!(f.leds(), Some((2, 3)));
+        f.write(LED0, 4, 0b10, 0);
+        assert_eq!(f.leds(), Some((2, 0b10)));
         f.reset();
-        assert_eq!(f.leds(), 0);
+        assert_eq!(f.leds(), Some((2, 0)));
     }
 
     #[test]

@@ -12,20 +12,38 @@
 //! the tick count and the clock rate they were built with, so the result is
 //! exact and independent of how often they are told the time.
 
+pub mod audio;
 pub mod cmsdk_dualtimer;
 pub mod cmsdk_timer;
 pub mod cmsdk_uart;
 pub mod cmsdk_watchdog;
+pub mod display;
 pub mod fpgaio;
+pub mod gpio;
 pub mod lan9118;
+pub mod lis3dh;
+pub mod media;
 pub mod mps2_scc;
 pub mod radio;
+pub mod sbcon_i2c;
+pub mod sensors;
+pub mod touch;
 pub mod zero;
+
+pub use media::{AudioChunk, AudioSource, SensorSource, VideoFrame, WaveShape};
 
 mod countdown;
 
 /// Virtual time in ticks of the owning machine's clock.
 pub type Ticks = u64;
+
+/// Guest memory as a bus master (a DMA engine) sees it: physical
+/// addresses, RAM and ROM only. Accesses outside memory fail and change
+/// nothing; the device decides what that means (a bus-error flag).
+pub trait Dma {
+    fn read(&mut self, addr: u64, buf: &mut [u8]) -> bool;
+    fn write(&mut self, addr: u64, data: &[u8]) -> bool;
+}
 
 /// A memory-mapped peripheral.
 pub trait Device: Send {
@@ -103,6 +121,56 @@ pub trait Device: Send {
 
     /// The network link went up or down (cable, partition).
     fn set_link(&mut self, _up: bool) {}
+
+    /// Move data between the device and guest memory, as a bus master.
+    /// The machine calls it right after every [`Device::advance`], with
+    /// the same `now`: a device with work due at a deadline (a vsync, an
+    /// audio period) does its memory side here.
+    fn dma(&mut self, _mem: &mut dyn Dma, _now: Ticks) {}
+
+    /// Frames a display showed since the last call, oldest first.
+    fn take_video(&mut self) -> Vec<VideoFrame> {
+        Vec::new()
+    }
+
+    /// Samples a sound output played since the last call.
+    fn take_audio(&mut self) -> Vec<AudioChunk> {
+        Vec::new()
+    }
+
+    /// Output lines a person can see (LEDs): `(count, levels)` with bit
+    /// `n` for LED `n`. `None` for devices without any.
+    fn leds(&self) -> Option<(u32, u32)> {
+        None
+    }
+
+    /// A touch panel is touched at (`x`, `y`) pixels, or released.
+    /// Returns false for devices that are not touch panels.
+    fn touch(&mut self, _x: u32, _y: u32, _pressed: bool, _now: Ticks) -> bool {
+        false
+    }
+
+    /// Feed sensor channel `channel` ("accel", "temperature", ...) from
+    /// `source`. Returns false when the device has no such channel.
+    fn set_sensor(&mut self, _channel: &str, _source: SensorSource) -> bool {
+        false
+    }
+
+    /// What sensor channel `channel` reads at `now` (SI units), for a
+    /// user interface to show. `None` when the device has no such channel.
+    fn sensor_value(&self, _channel: &str, _now: Ticks) -> Option<[f64; 3]> {
+        None
+    }
+
+    /// Names of the sensor channels the device has, in register order.
+    fn sensor_channels(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+
+    /// Feed a sound input (a microphone). False for devices without one.
+    fn set_audio_source(&mut self, _source: AudioSource) -> bool {
+        false
+    }
 }
 
 /// Combine a sub-word write into a 32-bit register value, as a bus with byte

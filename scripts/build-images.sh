@@ -37,6 +37,10 @@ IMAGES=(
   "net-stream-tx  an385"
   "net-stream-rx  an385"
   "radio-node     sensor-node"
+  "accel-lis3dh   an386"
+  "watch-face     watch"
+  "speaker        speaker"
+  "sensor-report  sensor-node"
 )
 
 command -v "$CC" >/dev/null || { echo "build-images: $CC not found (run scripts/setup.sh)" >&2; exit 1; }
@@ -58,6 +62,9 @@ board_flags() {
     an385)       echo "-mcpu=cortex-m3 -mthumb -DBOARD_AN385 -T mps2.ld" ;;
     an386)       echo "-mcpu=cortex-m4 -mthumb -mfpu=fpv4-sp-d16 -mfloat-abi=hard -DBOARD_AN386 -T mps2.ld" ;;
     sensor-node) echo "-mcpu=cortex-m3 -mthumb -DBOARD_SENSOR_NODE -T sensor-node.ld" ;;
+    watch)       echo "-mcpu=cortex-m4 -mthumb -mfpu=fpv4-sp-d16 -mfloat-abi=hard -DBOARD_WATCH -T mps2.ld" ;;
+    speaker)     echo "-mcpu=cortex-m4 -mthumb -mfpu=fpv4-sp-d16 -mfloat-abi=hard -DBOARD_SPEAKER -T mps2.ld" ;;
+    phone)       echo "-mcpu=cortex-m7 -mthumb -mfpu=fpv5-d16 -mfloat-abi=hard -DBOARD_PHONE -T mps2.ld" ;;
     *) echo "build-images: unknown board $1" >&2; return 1 ;;
   esac
 }

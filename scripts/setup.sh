@@ -9,6 +9,8 @@ PACKAGES=(
   gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi
   qemu-system-arm
   gdb-multiarch
+  libasound2-dev
+  xvfb mesa-vulkan-drivers libvulkan1 x11-apps netpbm
 )
 
 missing=()

@@ -23,6 +23,9 @@ const BUILTIN: &[(&str, &str)] = &[
         "sensor-node",
         include_str!("../../images/boards/sensor-node.toml"),
     ),
+    ("watch", include_str!("../../images/boards/watch.toml")),
+    ("speaker", include_str!("../../images/boards/speaker.toml")),
+    ("phone", include_str!("../../images/boards/phone.toml")),
 ];
 
 #[derive(Debug, Error)]
@@ -183,6 +186,13 @@ pub const DEVICE_KINDS: &[&str] = &[
     "mps2-scc",
     "lan9118",
     "radio",
+    "display",
+    "touch",
+    "gpio",
+    "audio-out",
+    "audio-in",
+    "sensor-hub",
+    "sbcon-i2c",
 ];
 
 /// The 1-based line of byte `offset` in `text`, for error messages.

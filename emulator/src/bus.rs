@@ -4,9 +4,22 @@
 use std::collections::VecDeque;
 
 use ensemble_devices::{
-    cmsdk_dualtimer::CmsdkDualTimer, cmsdk_timer::CmsdkTimer, cmsdk_uart::CmsdkUart,
-    cmsdk_watchdog::CmsdkWatchdog, fpgaio::Fpgaio, lan9118::Lan9118, mps2_scc::Mps2Scc,
-    radio::Radio, Device, Ticks,
+    audio::{AudioIn, AudioOut},
+    cmsdk_dualtimer::CmsdkDualTimer,
+    cmsdk_timer::CmsdkTimer,
+    cmsdk_uart::CmsdkUart,
+    cmsdk_watchdog::CmsdkWatchdog,
+    display::Display,
+    fpgaio::Fpgaio,
+    gpio::Gpio,
+    lan9118::Lan9118,
+    lis3dh::Lis3dh,
+    mps2_scc::Mps2Scc,
+    radio::Radio,
+    sbcon_i2c::SbconI2c,
+    sensors::{SensorHub, SensorKind},
+    touch::Touch,
+    Device, Ticks,
 };
 
 use crate::board::{DeviceSpec, IrqTarget};
@@ -112,6 +125,28 @@ fn param_u32(spec: &DeviceSpec, key: &str) -> Result<Option<u32>, String> {
     }
 }
 
+fn panel_size(spec: &DeviceSpec) -> Result<(u32, u32), String> {
+    let w = param_u32(spec, "width")?.unwrap_or(320);
+    let h = param_u32(spec, "height")?.unwrap_or(240);
+    if !(1..=4096).contains(&w) || !(1..=4096).contains(&h) {
+        return Err(format!(
+            "device '{}': params: width and height must be 1..4096",
+            spec.name
+        ));
+    }
+    Ok((w, h))
+}
+
+fn audio_channels(spec: &DeviceSpec) -> Result<u16, String> {
+    match param_u32(spec, "channels")?.unwrap_or(1) {
+        c @ (1 | 2) => Ok(c as u16),
+        c => Err(format!(
+            "device '{}': params.channels: 1 or 2, not {c}",
+            spec.name
+        )),
+    }
+}
+
 /// A MAC address written "52:54:00:12:34:56".
 pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
     let parts: Vec<u8> = s
@@ -131,6 +166,11 @@ pub fn build_device(spec: &DeviceSpec, clock_hz: u64) -> Result<Box<dyn Device>,
         "mps2-scc" => &["id"],
         "lan9118" => &["mac"],
         "radio" => &["eui"],
+        "display" | "touch" => &["width", "height"],
+        "gpio" => &["inputs", "outputs"],
+        "audio-out" | "audio-in" => &["channels"],
+        "sensor-hub" => &["channels"],
+        "sbcon-i2c" => &["lis3dh"],
         _ => &[],
     };
     if let Some(k) = spec.params.keys().find(|k| !allowed.contains(&k.as_str())) {
@@ -159,6 +199,74 @@ pub fn build_device(spec: &DeviceSpec, clock_hz: u64) -> Result<Box<dyn Device>,
             Box::new(Lan9118::new(mac, clock_hz))
         }
         "radio" => Box::new(Radio::new(clock_hz, param_u32(spec, "eui")?.unwrap_or(1))),
+        "display" => {
+            let (w, h) = panel_size(spec)?;
+            Box::new(Display::new(clock_hz, w, h))
+        }
+        "touch" => {
+            let (w, h) = panel_size(spec)?;
+            Box::new(Touch::new(w, h))
+        }
+        "gpio" => {
+            let inputs = param_u32(spec, "inputs")?.unwrap_or(0);
+            let outputs = param_u32(spec, "outputs")?.unwrap_or(0);
+            if inputs > 32 || outputs > 32 {
+                return Err(format!(
+                    "device '{}': params: at most 32 inputs and 32 outputs",
+                    spec.name
+                ));
+            }
+            Box::new(Gpio::new(inputs, outputs))
+        }
+        "audio-out" => Box::new(AudioOut::new(clock_hz, audio_channels(spec)?)),
+        "audio-in" => Box::new(AudioIn::new(clock_hz, audio_channels(spec)?)),
+        "sensor-hub" => {
+            let names: Vec<&str> = match spec.params.get("channels") {
+                None => Vec::new(),
+                Some(toml::Value::Array(a)) => a.iter().filter_map(|v| v.as_str()).collect(),
+                Some(_) => Vec::new(),
+            };
+            let mut kinds = Vec::new();
+            for n in &names {
+                kinds.push(SensorKind::from_name(n).ok_or_else(|| {
+                    format!(
+                        "device '{}': params.channels: unknown sensor '{n}' (accel, gyro, mag, temperature, humidity, pressure, light, heart-rate, steps)",
+                        spec.name
+                    )
+                })?);
+            }
+            if let Some(k) = kinds
+                .iter()
+                .enumerate()
+                .find_map(|(i, k)| kinds[..i].contains(k).then_some(k))
+            {
+                return Err(format!(
+                    "device '{}': params.channels: '{}' listed twice",
+                    spec.name,
+                    k.name()
+                ));
+            }
+            if kinds.is_empty() || kinds.len() > 16 {
+                return Err(format!(
+                    "device '{}': params.channels: expected 1 to 16 sensor names",
+                    spec.name
+                ));
+            }
+            Box::new(SensorHub::new(clock_hz, &kinds))
+        }
+        "sbcon-i2c" => {
+            let mut bus = SbconI2c::new();
+            if let Some(addr) = param_u32(spec, "lis3dh")? {
+                if addr > 0x7f {
+                    return Err(format!(
+                        "device '{}': params.lis3dh: a 7-bit I2C address",
+                        spec.name
+                    ));
+                }
+                bus.attach(Box::new(Lis3dh::new(clock_hz, addr as u8)));
+            }
+            Box::new(bus)
+        }
         other => return Err(format!("device '{}': unknown kind {other}", spec.name)),
     })
 }

@@ -9,7 +9,13 @@ use anyhow::{anyhow, Context, Result};
 use clap::{Parser, Subcommand};
 use regex::Regex;
 
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
 use crate::board::{Board, IrqTarget, MemoryKind};
+use crate::frontend::headless::{parse_audio_source, parse_sensor_source, WavSink};
+use crate::frontend::sinks::{self, Sinks};
+use crate::frontend::{window, Panel, UserInput};
 use crate::loader::Image;
 use crate::machine::{CrashInfo, Machine, StopReason};
 use crate::time::{ns_to_ticks, parse_duration_ns, ticks_to_secs};
@@ -48,7 +54,7 @@ Exit codes:
 Time is virtual: derived from executed guest code at the board's clock, never
 from the host clock, so the same image and input give the same output, at the
 same virtual times, on every run.")]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Run several devices on simulated networks, in lockstep virtual time.
     #[command(after_help = "\
 Exit codes:
@@ -88,6 +94,15 @@ struct ScenarioArgs {
     /// Do not print the devices' consoles.
     #[arg(long)]
     quiet: bool,
+    /// Never open windows, even when a display is available.
+    #[arg(long)]
+    headless: bool,
+    /// With windows, run as fast as possible instead of at real-time pace.
+    #[arg(long = "max-speed")]
+    max_speed: bool,
+    /// With windows, do not play the devices' sound on the host.
+    #[arg(long)]
+    mute: bool,
 }
 
 fn default_threads() -> usize {
@@ -141,6 +156,40 @@ struct RunArgs {
     /// stands still while the guest is halted.
     #[arg(long, value_name = "[HOST:]PORT", num_args = 0..=1, default_missing_value = "3333")]
     gdb: Option<String>,
+    /// Never open a window, even when a display is available.
+    #[arg(long)]
+    headless: bool,
+    /// In a window, run as fast as possible instead of at real-time pace.
+    #[arg(long = "max-speed")]
+    max_speed: bool,
+    /// In a window, do not play the device's sound on the host.
+    #[arg(long)]
+    mute: bool,
+    /// Save the screen as a PNG (repeatable; the n-th --at gives its
+    /// virtual time, else it is taken when the run ends).
+    #[arg(long, value_name = "FILE.png")]
+    screenshot: Vec<String>,
+    /// Virtual time of the matching --screenshot (e.g. 2s).
+    #[arg(long, value_name = "DURATION")]
+    at: Vec<String>,
+    /// Write displayed frames as PNG files DIR/DEVICE-NNNNNN.png.
+    #[arg(long = "frames-dir", value_name = "DIR")]
+    frames_dir: Option<String>,
+    /// With --frames-dir: keep every Nth frame.
+    #[arg(long = "frame-every", value_name = "N", default_value_t = 1)]
+    frame_every: u64,
+    /// Write the samples the guest played to a WAV file, at its own rate.
+    #[arg(long = "audio-out", value_name = "FILE.wav")]
+    audio_out: Option<String>,
+    /// What the microphone hears: FILE.wav, loop:FILE.wav or tone:HZ[:AMPLITUDE].
+    #[arg(long = "audio-in", value_name = "SOURCE")]
+    audio_in: Option<String>,
+    /// Feed a sensor channel (repeatable): NAME=FILE.csv (time_s,value...
+    /// in virtual time), NAME=VALUE or NAME=X,Y,Z (SI units), or
+    /// NAME=sine:OFFSET:AMPLITUDE:PERIOD_S. Names: accel, gyro, mag,
+    /// temperature, humidity, pressure, light, heart-rate, steps.
+    #[arg(long, value_name = "NAME=SOURCE")]
+    sensor: Vec<String>,
 }
 
 pub fn main() -> i32 {
@@ -153,7 +202,7 @@ pub fn main() -> i32 {
         }
     };
     let result = match cli.command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
         Command::Scenario(args) => scenario(args),
         Command::Boards => boards().map(|_| EXIT_OK),
     };
@@ -327,7 +376,42 @@ fn stdin_reader() -> mpsc::Receiver<Option<Vec<u8>>> {
     rx
 }
 
+/// What the emulation thread of a windowed run hands the window.
+struct UiSetup {
+    panel_tx: mpsc::Sender<Arc<Mutex<Panel>>>,
+    inputs: mpsc::Receiver<(usize, UserInput)>,
+    stop: Arc<AtomicBool>,
+}
+
 fn run(args: RunArgs) -> Result<i32> {
+    if args.headless || args.gdb.is_some() || !window::display_available() {
+        return run_machine(args, None);
+    }
+    // The window owns the main thread; the machine runs on another (and is
+    // built there: the CPU engine's handle stays on its thread).
+    let (panel_tx, panel_rx) = mpsc::channel();
+    let (input_tx, input_rx) = mpsc::channel();
+    let stop = sinks::stop_flag();
+    let ui = UiSetup {
+        panel_tx,
+        inputs: input_rx,
+        stop: stop.clone(),
+    };
+    let emulation = std::thread::Builder::new()
+        .name("ensemble-machine".into())
+        .spawn(move || run_machine(args, Some(ui)))
+        .context("starting the emulation thread")?;
+    if let Ok(panel) = panel_rx.recv() {
+        if let Err(e) = window::run_windows(vec![panel], input_tx, stop) {
+            eprintln!("note: no window ({e}); continuing headless");
+        }
+    }
+    emulation
+        .join()
+        .map_err(|_| anyhow!("the emulation thread panicked"))?
+}
+
+fn run_machine(mut args: RunArgs, ui: Option<UiSetup>) -> Result<i32> {
     let board = Board::load(&args.board)?;
     let image = Image::load(&args.image)?;
     let time_limit =
@@ -398,6 +482,24 @@ fn run(args: RunArgs) -> Result<i32> {
     let limit = time_limit
         .map(|ns| ns_to_ticks(ns, clock_hz))
         .unwrap_or(u64::MAX);
+    let mut sinks = build_sinks(&args, &mut machine, clock_hz)?;
+    if let Some(ui) = ui {
+        let panel = Arc::new(Mutex::new(sinks::panel_for(&machine.board.name, &machine)));
+        // The window draws from the same panel the loop updates.
+        let _ = ui.panel_tx.send(panel.clone());
+        sinks.panel = Some(sinks::PanelLink {
+            panel,
+            inputs: ui.inputs,
+            index: 0,
+            stop: ui.stop,
+        });
+        if !args.mute {
+            sinks.sound = crate::frontend::sound::SoundOutput::open();
+        }
+        args.realtime |= !args.max_speed;
+    }
+    sinks.attach(&mut machine);
+    let capture = sinks.wants_video() || sinks.wants_audio();
     let input = (!args.no_input).then(stdin_reader);
     let mut input_open = input.is_some();
     let interactive = std::io::stdin().is_terminal();
@@ -426,11 +528,14 @@ fn run(args: RunArgs) -> Result<i32> {
                 }
             }
         }
-        let until = if args.realtime {
+        let mut until = if args.realtime || capture {
             limit.min(machine.now() + slice)
         } else {
             limit
         };
+        if let Some(t) = sinks.next_stop() {
+            until = until.min(t.max(machine.now()));
+        }
         let stop = match gdb.as_mut() {
             None => machine.run(until),
             Some(server) => match server.run(&mut machine, until, console_input) {
@@ -445,6 +550,16 @@ fn run(args: RunArgs) -> Result<i32> {
                 }
             },
         };
+        let speed =
+            ticks_to_secs(machine.now(), clock_hz) / started.elapsed().as_secs_f64().max(1e-9);
+        sinks.after_step(&mut machine, speed)?;
+        if sinks.closed {
+            eprintln!(
+                "\nensemble: window closed at t={:.6}s",
+                ticks_to_secs(machine.now(), clock_hz)
+            );
+            break EXIT_OK;
+        }
         let console = machine.take_output(&args.console);
         let mut others: Vec<(String, Vec<u8>)> = Vec::new();
         for name in logs.iter().map(|(n, _)| n.clone()) {
@@ -529,6 +644,7 @@ fn run(args: RunArgs) -> Result<i32> {
     if let Some(server) = gdb.as_mut() {
         server.finish(code);
     }
+    sinks.finish(&mut machine)?;
     if args.stats {
         let busy = machine.now() - machine.idle_ticks().min(machine.now());
         eprintln!(
@@ -540,6 +656,69 @@ fn run(args: RunArgs) -> Result<i32> {
         );
     }
     Ok(code)
+}
+
+/// The headless sinks and sources the options ask for.
+fn build_sinks(args: &RunArgs, machine: &mut Machine, clock_hz: u64) -> Result<Sinks> {
+    let mut sinks = Sinks::default();
+    if args.at.len() > args.screenshot.len() {
+        return Err(anyhow!("--at without a --screenshot for it"));
+    }
+    for (i, file) in args.screenshot.iter().enumerate() {
+        let t = match args.at.get(i) {
+            Some(s) => ns_to_ticks(
+                parse_duration_ns(s)
+                    .ok_or_else(|| anyhow!("--at '{s}': expected a duration like 2s or 500ms"))?,
+                clock_hz,
+            ),
+            None => u64::MAX,
+        };
+        sinks.screenshots.push((t, file.into()));
+    }
+    sinks.screenshots.sort_by_key(|(t, _)| *t);
+    if !args.screenshot.is_empty() && machine.devices_of_kind("display").is_empty() {
+        return Err(anyhow!(
+            "--screenshot: board '{}' has no display",
+            machine.board.name
+        ));
+    }
+    if let Some(dir) = &args.frames_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("--frames-dir {dir}"))?;
+        sinks.frames_dir = Some((dir.into(), args.frame_every.max(1)));
+    }
+    if let Some(f) = &args.audio_out {
+        if machine.devices_of_kind("audio-out").is_empty() {
+            return Err(anyhow!(
+                "--audio-out: board '{}' has no sound output",
+                machine.board.name
+            ));
+        }
+        sinks.wav = Some(WavSink::create(std::path::Path::new(f))?);
+    }
+    if let Some(spec) = &args.audio_in {
+        let src = parse_audio_source(spec).with_context(|| "--audio-in".to_string())?;
+        if !machine.set_audio_source(src) {
+            return Err(anyhow!(
+                "--audio-in: board '{}' has no sound input",
+                machine.board.name
+            ));
+        }
+    }
+    for spec in &args.sensor {
+        let (name, source) = spec
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--sensor '{spec}': expected NAME=SOURCE"))?;
+        let src = parse_sensor_source(source, std::path::Path::new("."))
+            .with_context(|| format!("--sensor {name}"))?;
+        if !machine.set_sensor(name, src) {
+            return Err(anyhow!(
+                "--sensor '{name}': board '{}' has no such sensor (it has {})",
+                machine.board.name,
+                machine.sensor_channels().join(", ")
+            ));
+        }
+    }
+    Ok(sinks)
 }
 
 fn unmet_note(watch: &Watch) -> String {
@@ -590,8 +769,112 @@ fn report_crash(machine: &Machine, info: &CrashInfo, watch: &Watch) {
     }
 }
 
+/// Watches a scenario for the command line: prints consoles as
+/// `[device] line`, and with windows, updates their panels and passes
+/// their inputs on.
+struct ScenarioView {
+    names: Vec<String>,
+    width: usize,
+    partial: Vec<Vec<u8>>,
+    quiet: bool,
+    panels: Vec<Arc<Mutex<Panel>>>,
+    inputs: Option<mpsc::Receiver<(usize, UserInput)>>,
+    open: Vec<bool>,
+    sound: Option<crate::frontend::sound::SoundOutput>,
+    started: Instant,
+    stop: Option<Arc<AtomicBool>>,
+}
+
+impl crate::world::Observer for ScenarioView {
+    fn console(&mut self, dev: usize, bytes: &[u8]) {
+        if self.quiet {
+            return;
+        }
+        let mut stdout = std::io::stdout().lock();
+        for &b in bytes {
+            if b == b'\n' {
+                let line = String::from_utf8_lossy(&self.partial[dev])
+                    .trim_end_matches('\r')
+                    .to_string();
+                let _ = writeln!(stdout, "[{:>w$}] {line}", self.names[dev], w = self.width);
+                self.partial[dev].clear();
+            } else {
+                self.partial[dev].push(b);
+            }
+        }
+        let _ = stdout.flush();
+    }
+
+    fn progress(&mut self, now_ns: u64) {
+        let speed = now_ns as f64 / 1e9 / self.started.elapsed().as_secs_f64().max(1e-9);
+        for p in &self.panels {
+            p.lock().expect("panel lock").status =
+                format!("t {:.3} s  {speed:.2}x", now_ns as f64 / 1e9);
+        }
+    }
+
+    fn screen(&mut self, dev: usize, frame: &ensemble_devices::VideoFrame) {
+        if let Some(p) = self.panels.get(dev) {
+            p.lock().expect("panel lock").frame = Some(frame.clone());
+        }
+    }
+
+    fn audio(&mut self, dev: usize, chunk: &ensemble_devices::AudioChunk) {
+        if let Some(s) = &self.sound {
+            s.push(dev, chunk);
+        }
+    }
+
+    fn leds(&mut self, dev: usize, leds: &[bool]) {
+        if let Some(p) = self.panels.get(dev) {
+            let mut p = p.lock().expect("panel lock");
+            if p.leds != leds {
+                p.leds = leds.to_vec();
+            }
+        }
+    }
+
+    fn inputs(&mut self) -> Vec<(usize, crate::fleet::Inbound)> {
+        use crate::fleet::Inbound;
+        let Some(rx) = &self.inputs else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (dev, input) in rx.try_iter() {
+            out.push((
+                dev,
+                match input {
+                    UserInput::Button { index, pressed } => Inbound::Button { index, pressed },
+                    UserInput::Touch { x, y, pressed } => Inbound::Touch { x, y, pressed },
+                    UserInput::Sensor { channel, value } => {
+                        if let Some(p) = self.panels.get(dev) {
+                            let mut p = p.lock().expect("panel lock");
+                            if let Some(s) = p.sensors.iter_mut().find(|(c, _)| *c == channel) {
+                                s.1 = value;
+                            }
+                        }
+                        Inbound::Sensor {
+                            channel,
+                            source: ensemble_devices::SensorSource::Constant(value),
+                        }
+                    }
+                    UserInput::Close => {
+                        self.open[dev] = false;
+                        Inbound::PowerOff
+                    }
+                },
+            ));
+        }
+        out
+    }
+
+    fn wants_stop(&mut self) -> bool {
+        self.inputs.is_some() && !self.open.iter().any(|o| *o)
+    }
+}
+
 fn scenario(args: ScenarioArgs) -> Result<i32> {
-    use crate::world::{self, Ending};
+    use crate::world;
     let scn = crate::scenario::Scenario::load(std::path::Path::new(&args.file))?;
     let time_limit_ns =
         match &args.time_limit {
@@ -608,33 +891,79 @@ fn scenario(args: ScenarioArgs) -> Result<i32> {
         realtime: args.realtime,
     };
     let names: Vec<String> = scn.devices.iter().map(|d| d.name.clone()).collect();
-    let width = names.iter().map(|n| n.len()).max().unwrap_or(0);
-    let mut partial: Vec<Vec<u8>> = vec![Vec::new(); names.len()];
-    let mut stdout = std::io::stdout().lock();
-    let quiet = args.quiet;
-    let report = world::run(&scn, &opts, |dev, bytes| {
-        if quiet {
-            return;
+    let mut view = ScenarioView {
+        width: names.iter().map(|n| n.len()).max().unwrap_or(0),
+        partial: vec![Vec::new(); names.len()],
+        names,
+        quiet: args.quiet,
+        panels: Vec::new(),
+        inputs: None,
+        open: vec![true; scn.devices.len()],
+        sound: None,
+        started: Instant::now(),
+        stop: None,
+    };
+    let windowed = !args.headless && window::display_available();
+    let report = if windowed {
+        let mut panels = Vec::new();
+        for d in &scn.devices {
+            let board = Board::load(&d.board).with_context(|| format!("device '{}'", d.name))?;
+            panels.push(Arc::new(Mutex::new(sinks::panel_for_board(
+                &d.name, &board,
+            ))));
         }
-        for &b in bytes {
-            if b == b'\n' {
-                let line = String::from_utf8_lossy(&partial[dev])
-                    .trim_end_matches('\r')
-                    .to_string();
-                let _ = writeln!(stdout, "[{:>width$}] {line}", names[dev]);
-                partial[dev].clear();
-            } else {
-                partial[dev].push(b);
-            }
+        let (input_tx, input_rx) = mpsc::channel();
+        let stop = sinks::stop_flag();
+        view.panels = panels.clone();
+        view.inputs = Some(input_rx);
+        view.stop = Some(stop.clone());
+        if !args.mute {
+            view.sound = crate::frontend::sound::SoundOutput::open();
         }
-        let _ = stdout.flush();
-    })?;
+        let mut opts = opts;
+        opts.realtime |= !args.max_speed;
+        let runner = std::thread::Builder::new()
+            .name("ensemble-scenario".into())
+            .spawn(move || {
+                let r = world::run_observed(&scn, &opts, &mut view);
+                if let Some(stop) = &view.stop {
+                    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                r.map(|r| (r, scn))
+            })
+            .context("starting the scenario thread")?;
+        if let Err(e) = window::run_windows(panels, input_tx, stop) {
+            eprintln!("note: no window ({e}); continuing headless");
+        }
+        let (report, scn2) = runner
+            .join()
+            .map_err(|_| anyhow!("the scenario thread panicked"))??;
+        return Ok(scenario_verdict(&args.file, &scn2, report));
+    } else {
+        world::run_observed(&scn, &opts, &mut view)?
+    };
+    Ok(scenario_verdict(&args.file, &scn, report))
+}
+
+fn scenario_verdict(
+    file: &str,
+    scn: &crate::scenario::Scenario,
+    report: crate::world::Report,
+) -> i32 {
+    use crate::world::Ending;
     let t = report.time_ns as f64 / 1e9;
     let stats = format!(
         "{} frames sent, {} dropped",
         report.frames_sent, report.frames_dropped
     );
-    Ok(match report.ending {
+    match report.ending {
+        Ending::Stopped => {
+            eprintln!(
+                "ensemble: scenario '{}' stopped at t={t:.6}s (windows closed)",
+                scn.name
+            );
+            EXIT_OK
+        }
         Ending::Passed => {
             eprintln!(
                 "ensemble: scenario '{}' passed at t={t:.6}s ({stats})",
@@ -645,7 +974,7 @@ fn scenario(args: ScenarioArgs) -> Result<i32> {
         Ending::StepFailed { line, step, why } => {
             eprintln!(
                 "ensemble: step at {}:{line} failed at t={t:.6}s: {why}\n  step: {step}",
-                args.file
+                file
             );
             EXIT_UNMET
         }
@@ -669,5 +998,5 @@ fn scenario(args: ScenarioArgs) -> Result<i32> {
             );
             EXIT_CRASHED
         }
-    })
+    }
 }

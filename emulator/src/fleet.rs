@@ -10,6 +10,8 @@
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::thread::JoinHandle;
 
+use ensemble_devices::{AudioChunk, AudioSource, SensorSource, VideoFrame};
+
 use crate::board::Board;
 use crate::loader::Image;
 use crate::machine::{CrashInfo, Machine, StopReason};
@@ -38,6 +40,23 @@ pub enum Inbound {
     Uart {
         bytes: Vec<u8>,
     },
+    Button {
+        index: u32,
+        pressed: bool,
+    },
+    Touch {
+        x: u32,
+        y: u32,
+        pressed: bool,
+    },
+    Sensor {
+        channel: String,
+        source: SensorSource,
+    },
+    AudioIn(AudioSource),
+    Reset,
+    /// Switch the device off for the rest of the run (its window closed).
+    PowerOff,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +74,12 @@ pub struct Outcome {
     /// (virtual time sent in ns, NIC name, frame)
     pub frames: Vec<(u64, String, Vec<u8>)>,
     pub state: MachineState,
+    /// The newest frame its display showed during the advance, if any.
+    pub screen: Option<VideoFrame>,
+    /// Sound it played during the advance, in order.
+    pub audio: Vec<AudioChunk>,
+    /// Its LEDs at the end of the advance.
+    pub leds: Vec<bool>,
 }
 
 enum Cmd {
@@ -86,17 +111,20 @@ struct Hosted {
     machine: Machine,
     console: String,
     crashed: bool,
+    off: bool,
 }
 
 impl Hosted {
     fn build(index: usize, spec: MachineSpec) -> Result<Hosted, String> {
-        let machine = Machine::new(spec.board, spec.image, Trace::off())
+        let mut machine = Machine::new(spec.board, spec.image, Trace::off())
             .map_err(|e| format!("device '{}': {e}", spec.name))?;
+        machine.capture_media(true, true);
         Ok(Hosted {
             index,
             machine,
             console: spec.console,
             crashed: false,
+            off: false,
         })
     }
 
@@ -123,8 +151,15 @@ impl Hosted {
             console: Vec::new(),
             frames: Vec::new(),
             state: MachineState::Running,
+            screen: None,
+            audio: Vec::new(),
+            leds: Vec::new(),
         };
         if self.crashed {
+            return out;
+        }
+        if self.off {
+            out.state = MachineState::Asleep;
             return out;
         }
         for item in inbox {
@@ -137,6 +172,20 @@ impl Hosted {
                 Inbound::Uart { bytes } => {
                     self.machine.push_input(&self.console, &bytes);
                 }
+                Inbound::Button { index, pressed } => {
+                    self.machine.press_button(index, pressed);
+                }
+                Inbound::Touch { x, y, pressed } => {
+                    self.machine.touch(x, y, pressed);
+                }
+                Inbound::Sensor { channel, source } => {
+                    self.machine.set_sensor(&channel, source);
+                }
+                Inbound::AudioIn(source) => {
+                    self.machine.set_audio_source(source);
+                }
+                Inbound::Reset => self.machine.reset(),
+                Inbound::PowerOff => self.off = true,
             }
         }
         let until = ns_to_ticks(until_ns as u128, hz);
@@ -165,6 +214,14 @@ impl Hosted {
                 }
             }
         }
+        out.screen = self.machine.take_video().pop().map(|(_, f)| f);
+        out.audio = self
+            .machine
+            .take_audio()
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect();
+        out.leds = self.machine.leds();
         out
     }
 }

@@ -5,6 +5,7 @@ pub mod bus;
 pub mod cli;
 pub mod cpu;
 pub mod fleet;
+pub mod frontend;
 pub mod gdb;
 pub mod loader;
 pub mod machine;

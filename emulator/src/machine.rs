@@ -6,7 +6,7 @@
 
 use std::ffi::c_void;
 
-use ensemble_devices::Ticks;
+use ensemble_devices::{AudioChunk, AudioSource, Dma, SensorSource, Ticks, VideoFrame};
 use thiserror::Error;
 use unicorn_engine::hook::sys;
 use unicorn_engine::{Arch, ArmCpuModel, HookType, MemType, Mode, Prot, RegisterARM as R, Unicorn};
@@ -252,6 +252,61 @@ pub struct Machine {
     outputs: Vec<Vec<u8>>,
     /// Frames sent by network devices: (time sent, device, bytes).
     frames: Vec<(Ticks, String, Vec<u8>)>,
+    /// Where each memory region is mapped: (address, size, index into
+    /// `memory`, writable), aliases included. Devices reach RAM through it.
+    ram_map: Vec<(u64, u64, usize, bool)>,
+    media: Media,
+}
+
+/// What displays showed and speakers played, as the machine collected it.
+#[derive(Default)]
+struct Media {
+    /// The latest frame of each slot that is a display (by slot index).
+    latest: Vec<Option<VideoFrame>>,
+    /// Every frame shown since last taken, when asked for.
+    keep_video: bool,
+    video: Vec<(usize, VideoFrame)>,
+    /// Audio played since last taken, when asked for.
+    keep_audio: bool,
+    audio: Vec<(usize, AudioChunk)>,
+}
+
+/// Guest RAM and ROM as a bus master sees it (devices' DMA).
+struct GuestRam<'a> {
+    map: &'a [(u64, u64, usize, bool)],
+    memory: &'a mut [Box<[u8]>],
+}
+
+impl GuestRam<'_> {
+    fn find(&self, addr: u64, len: usize, write: bool) -> Option<(usize, usize)> {
+        self.map.iter().find_map(|&(base, size, idx, writable)| {
+            let end = addr.checked_add(len as u64)?;
+            (addr >= base && end <= base + size && (writable || !write))
+                .then(|| (idx, (addr - base) as usize))
+        })
+    }
+}
+
+impl Dma for GuestRam<'_> {
+    fn read(&mut self, addr: u64, buf: &mut [u8]) -> bool {
+        match self.find(addr, buf.len(), false) {
+            Some((idx, off)) => {
+                buf.copy_from_slice(&self.memory[idx][off..off + buf.len()]);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn write(&mut self, addr: u64, data: &[u8]) -> bool {
+        match self.find(addr, data.len(), true) {
+            Some((idx, off)) => {
+                self.memory[idx][off..off + data.len()].copy_from_slice(data);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 impl Machine {
@@ -302,6 +357,7 @@ impl Machine {
         uc.ctl_set_cpu_model(model as i32)?;
 
         let mut memory = Vec::new();
+        let mut ram_map = Vec::new();
         for m in &board.memory {
             let mut buf = vec![0u8; m.size as usize].into_boxed_slice();
             let perms = match m.kind {
@@ -309,6 +365,7 @@ impl Machine {
                 MemoryKind::Rom => Prot::READ | Prot::EXEC,
             };
             for base in std::iter::once(m.base).chain(m.aliases.iter().copied()) {
+                ram_map.push((base, m.size, memory.len(), m.kind == MemoryKind::Ram));
                 // SAFETY: the buffer is owned by the Machine and outlives `uc`.
                 unsafe {
                     uc.mem_map_ptr(base, m.size, perms, buf.as_mut_ptr() as *mut c_void)?;
@@ -391,8 +448,11 @@ impl Machine {
             output_ready: false,
             outputs: Vec::new(),
             frames: Vec::new(),
+            ram_map,
+            media: Media::default(),
         };
         m.outputs = vec![Vec::new(); m.uc.get_data().slots.len()];
+        m.media.latest = vec![None; m.outputs.len()];
         m.load_image()?;
         m.hook_sev()?;
         m.reset_cpu();
@@ -472,6 +532,16 @@ impl Machine {
             self.memory[idx][off as usize..(off + len) as usize].copy_from_slice(&seg.data);
         }
         Ok(())
+    }
+
+    /// Press the reset button: the image is loaded again, every device
+    /// returns to its power-on state (what the outside world feeds it,
+    /// such as sensor sources, stays) and the CPU starts from its vectors.
+    /// Virtual time goes on.
+    pub fn reset(&mut self) {
+        let _ = self.load_image();
+        self.reset_cpu();
+        self.sleeping = false;
     }
 
     /// Reset as hardware does: SP and PC from the vector table at VTOR.
@@ -574,11 +644,28 @@ impl Machine {
         hw.scs.advance(now);
         let mut output = false;
         let mut lines_moved = false;
+        let mut ram = GuestRam {
+            map: &self.ram_map,
+            memory: &mut self.memory,
+        };
+        let media = &mut self.media;
         for (i, slot) in hw.slots.iter_mut().enumerate() {
             if !slot.needs_service(now) {
                 continue;
             }
             slot.dev.advance(now);
+            slot.dev.dma(&mut ram, now);
+            for frame in slot.dev.take_video() {
+                if media.keep_video {
+                    media.video.push((i, frame.clone()));
+                }
+                media.latest[i] = Some(frame);
+            }
+            for chunk in slot.dev.take_audio() {
+                if media.keep_audio {
+                    media.audio.push((i, chunk));
+                }
+            }
             if !slot.input.is_empty() {
                 let bytes: Vec<u8> = slot.input.iter().copied().collect();
                 let n = slot.dev.push_input(&bytes, now);
@@ -833,6 +920,166 @@ impl Machine {
     /// Virtual time spent asleep (fast-forwarded), in ticks.
     pub fn idle_ticks(&self) -> Ticks {
         self.uc.get_data().idle
+    }
+
+    /// Keep every frame displays show and every sample speakers play until
+    /// taken with [`Machine::take_video`] / [`Machine::take_audio`] (off by
+    /// default: only the latest frame of each display is kept).
+    pub fn capture_media(&mut self, video: bool, audio: bool) {
+        self.media.keep_video = video;
+        self.media.keep_audio = audio;
+    }
+
+    /// Frames shown since the last call: (display device, frame), in order.
+    pub fn take_video(&mut self) -> Vec<(String, VideoFrame)> {
+        if self.media.video.is_empty() {
+            return Vec::new();
+        }
+        let names = self.device_names();
+        std::mem::take(&mut self.media.video)
+            .into_iter()
+            .map(|(i, f)| (names[i].clone(), f))
+            .collect()
+    }
+
+    /// Audio played since the last call: (output device, chunk), in order.
+    pub fn take_audio(&mut self) -> Vec<(String, AudioChunk)> {
+        if self.media.audio.is_empty() {
+            return Vec::new();
+        }
+        let names = self.device_names();
+        std::mem::take(&mut self.media.audio)
+            .into_iter()
+            .map(|(i, c)| (names[i].clone(), c))
+            .collect()
+    }
+
+    /// The latest frame of the first display that has shown one (or of
+    /// display `name`).
+    pub fn screen(&self, name: Option<&str>) -> Option<&VideoFrame> {
+        let slots = &self.uc.get_data().slots;
+        self.media
+            .latest
+            .iter()
+            .zip(slots)
+            .filter(|(_, s)| name.is_none_or(|n| s.name == n))
+            .find_map(|(f, _)| f.as_ref())
+    }
+
+    /// Names of devices of model `kind` ("display", "gpio", ...), board order.
+    pub fn devices_of_kind(&self, kind: &str) -> Vec<String> {
+        self.uc
+            .get_data()
+            .slots
+            .iter()
+            .filter(|s| s.dev.kind() == kind)
+            .map(|s| s.name.clone())
+            .collect()
+    }
+
+    /// Every LED of the board: those of the GPIO blocks first, then any
+    /// others (the MPS2 FPGAIO's two), each in board order.
+    pub fn leds(&self) -> Vec<bool> {
+        let slots = &self.uc.get_data().slots;
+        let gpio_first = slots
+            .iter()
+            .filter(|s| s.dev.kind() == "gpio")
+            .chain(slots.iter().filter(|s| s.dev.kind() != "gpio"));
+        let mut v = Vec::new();
+        for s in gpio_first {
+            if let Some((count, bits)) = s.dev.leds() {
+                v.extend((0..count).map(|i| bits >> i & 1 != 0));
+            }
+        }
+        v
+    }
+
+    fn slots_mut(&mut self) -> impl Iterator<Item = &mut Slot> {
+        let hw = self.uc.get_data_mut();
+        hw.attention = true;
+        hw.slots.iter_mut()
+    }
+
+    /// Set external input `input` ("button0", "buttons") of device
+    /// `device`, or of every device when `None`. True if a device exists.
+    pub fn set_input(&mut self, device: Option<&str>, input: &str, level: u32) -> bool {
+        let mut found = false;
+        for s in self.slots_mut() {
+            if device.is_none_or(|d| d == s.name) {
+                s.dev.set_input(input, level);
+                s.dirty = true;
+                found |= device.is_some();
+            }
+        }
+        found || device.is_none()
+    }
+
+    /// Press or release button `index` of the board's button block (the
+    /// first "gpio" device, else the FPGAIO).
+    pub fn press_button(&mut self, index: u32, pressed: bool) -> bool {
+        let target = self
+            .devices_of_kind("gpio")
+            .into_iter()
+            .chain(self.devices_of_kind("mps2-fpgaio"))
+            .next();
+        match target {
+            Some(name) => self.set_input(Some(&name), &format!("button{index}"), pressed as u32),
+            None => false,
+        }
+    }
+
+    /// Touch the board's touch panel at (x, y), or release it.
+    pub fn touch(&mut self, x: u32, y: u32, pressed: bool) -> bool {
+        let now = self.now();
+        self.slots_mut().any(|s| {
+            s.dirty = true;
+            s.dev.touch(x, y, pressed, now)
+        })
+    }
+
+    /// Feed sensor channel `channel` on every device that has it (the
+    /// sensor hub and a real accelerometer chip both see a tilt).
+    pub fn set_sensor(&mut self, channel: &str, source: SensorSource) -> bool {
+        let mut any = false;
+        for s in self.slots_mut() {
+            if s.dev.set_sensor(channel, source.clone()) {
+                s.dirty = true;
+                any = true;
+            }
+        }
+        any
+    }
+
+    /// Sensor channels of the board, without repeats, board order.
+    pub fn sensor_channels(&self) -> Vec<&'static str> {
+        let mut v: Vec<&'static str> = Vec::new();
+        for s in &self.uc.get_data().slots {
+            for c in s.dev.sensor_channels() {
+                if !v.contains(&c) {
+                    v.push(c);
+                }
+            }
+        }
+        v
+    }
+
+    /// What sensor channel `channel` reads now (SI units), from the first
+    /// device that has it.
+    pub fn sensor_value(&self, channel: &str, now: Ticks) -> Option<[f64; 3]> {
+        self.uc
+            .get_data()
+            .slots
+            .iter()
+            .find_map(|s| s.dev.sensor_value(channel, now))
+    }
+
+    /// What the board's microphones hear.
+    pub fn set_audio_source(&mut self, source: AudioSource) -> bool {
+        let mut any = false;
+        for s in self.slots_mut() {
+            any |= s.dev.set_audio_source(source.clone());
+        }
+        any
     }
 
     /// Network interfaces: (device name, "ethernet" or "radio"), board order.

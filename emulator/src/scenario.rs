@@ -28,6 +28,8 @@ use serde::Deserialize;
 use thiserror::Error;
 use toml::Spanned;
 
+use ensemble_devices::{AudioSource, SensorSource};
+
 use crate::net::switch::LinkParams;
 use crate::net::wireless::RadioParams;
 use crate::time::parse_duration_ns;
@@ -196,6 +198,116 @@ pub enum Action {
         device: usize,
         position: [f64; 3],
     },
+    Press {
+        device: usize,
+        button: u32,
+        pressed: bool,
+    },
+    /// Touch at (x, y), hold for `hold_ns`, release.
+    Touch {
+        device: usize,
+        x: u32,
+        y: u32,
+        hold_ns: u64,
+    },
+    SetSensor {
+        device: usize,
+        channel: String,
+        source: SensorSource,
+    },
+    SetAudioIn {
+        device: usize,
+        source: AudioSource,
+    },
+    Reset {
+        device: usize,
+    },
+    /// Save the device's screen as `file` (in the artifacts folder, or
+    /// the current one).
+    Screenshot {
+        device: usize,
+        file: String,
+    },
+    /// The screen matches a reference PNG: at most `max_differing` pixels
+    /// of `region` differ by more than `tolerance` in a channel, at some
+    /// point within `timeout_ns`.
+    ExpectScreen {
+        device: usize,
+        reference: PathBuf,
+        tolerance: u8,
+        max_differing: usize,
+        region: Option<(u32, u32, u32, u32)>,
+        timeout_ns: u64,
+    },
+    ExpectLed {
+        device: usize,
+        led: usize,
+        on: bool,
+        timeout_ns: u64,
+    },
+    /// Over the next `window_ns` of sound from the device: the tone's
+    /// frequency within `tolerance_hz` of `frequency`, the RMS level within
+    /// bounds.
+    ExpectAudio {
+        device: usize,
+        window_ns: u64,
+        channel: u16,
+        frequency: Option<f64>,
+        tolerance_hz: f64,
+        min_rms: Option<f64>,
+        max_rms: Option<f64>,
+    },
+    ExpectPacket {
+        network: usize,
+        filter: PacketFilter,
+        timeout_ns: u64,
+    },
+}
+
+/// Which frames an expect-packet step looks for; every given field must
+/// match.
+#[derive(Debug, Clone, Default)]
+pub struct PacketFilter {
+    /// Sent by this device.
+    pub from: Option<usize>,
+    /// EtherType (switch networks).
+    pub ethertype: Option<u16>,
+    /// UDP destination port (IPv4 over Ethernet).
+    pub udp_port: Option<u16>,
+    /// These bytes appear somewhere in the frame.
+    pub contains: Option<Vec<u8>>,
+}
+
+impl PacketFilter {
+    pub fn matches(&self, from: usize, frame: &[u8], wireless: bool) -> bool {
+        if self.from.is_some_and(|f| f != from) {
+            return false;
+        }
+        let ethertype =
+            (!wireless && frame.len() >= 14).then(|| u16::from_be_bytes([frame[12], frame[13]]));
+        if let Some(et) = self.ethertype {
+            if ethertype != Some(et) {
+                return false;
+            }
+        }
+        if let Some(port) = self.udp_port {
+            let ok =
+                ethertype == Some(0x0800) && frame.len() >= 14 + 20 + 8 && frame[14 + 9] == 17 && {
+                    let ihl = (frame[14] & 0x0f) as usize * 4;
+                    frame.len() >= 14 + ihl + 4
+                        && u16::from_be_bytes([frame[14 + ihl + 2], frame[14 + ihl + 3]]) == port
+                };
+            if !ok {
+                return false;
+            }
+        }
+        if let Some(needle) = &self.contains {
+            if !needle.is_empty() && !frame.windows(needle.len()).any(|w| w == needle.as_slice()) {
+                return false;
+            }
+        }
+        true
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -478,6 +590,31 @@ impl Scenario {
                 device_index(&string(name)?, at, &format!("step {key}: {name}"))
             };
             let net = || -> Result<usize, ScenarioError> { network_index(&string("network")?, at) };
+            let uint = |name: &str| -> Result<Option<u64>, ScenarioError> {
+                match value.get(name) {
+                    None => Ok(None),
+                    Some(v) => v
+                        .as_integer()
+                        .filter(|i| *i >= 0)
+                        .map(|i| Some(i as u64))
+                        .ok_or_else(|| {
+                            err(
+                                at,
+                                format!("step {key}: '{name}' must be a whole number >= 0"),
+                            )
+                        }),
+                }
+            };
+            let opt_duration = |name: &str| -> Result<Option<u64>, ScenarioError> {
+                match value.get(name) {
+                    None => Ok(None),
+                    Some(_) => Ok(Some(duration(
+                        &string(name)?,
+                        &format!("step {key}: {name}"),
+                        at,
+                    )?)),
+                }
+            };
             let action = match key.as_str() {
                 "wait-uart" => Action::WaitUart {
                     device: dev("device")?,
@@ -566,11 +703,145 @@ impl Scenario {
                         at,
                     )?,
                 },
+                "press" | "release" => Action::Press {
+                    device: dev("device")?,
+                    button: uint("button")?.unwrap_or(0) as u32,
+                    pressed: key == "press",
+                },
+                "touch" => Action::Touch {
+                    device: dev("device")?,
+                    x: uint("x")?.ok_or_else(|| err(at, "step touch: missing 'x'".into()))? as u32,
+                    y: uint("y")?.ok_or_else(|| err(at, "step touch: missing 'y'".into()))? as u32,
+                    hold_ns: match value.get("hold") {
+                        None => 100_000_000,
+                        Some(_) => duration(&string("hold")?, "step touch: hold", at)?,
+                    },
+                },
+                "set-sensor" | "sensor-trace" => {
+                    let spec = if key == "sensor-trace" {
+                        string("file")?
+                    } else {
+                        match field("value")? {
+                            toml::Value::String(s) => s.clone(),
+                            toml::Value::Integer(i) => i.to_string(),
+                            toml::Value::Float(f) => f.to_string(),
+                            toml::Value::Array(a) => a
+                                .iter()
+                                .map(|v| v.to_string())
+                                .collect::<Vec<_>>()
+                                .join(","),
+                            _ => return Err(err(at, format!("step {key}: value: a number, [x, y, z] or a source string"))),
+                        }
+                    };
+                    let source = crate::frontend::headless::parse_sensor_source(&spec, base)
+                        .map_err(|e| err(at, format!("step {key}: {e:#}")))?;
+                    Action::SetSensor {
+                        device: dev("device")?,
+                        channel: string("channel")?,
+                        source,
+                    }
+                }
+                "audio-in" => {
+                    let spec = string("source")?;
+                    let spec = match spec.strip_prefix("tone:") {
+                        Some(_) => spec,
+                        None => base.join(spec).display().to_string(),
+                    };
+                    Action::SetAudioIn {
+                        device: dev("device")?,
+                        source: crate::frontend::headless::parse_audio_source(&spec)
+                            .map_err(|e| err(at, format!("step audio-in: {e:#}")))?,
+                    }
+                }
+                "reset" => Action::Reset {
+                    device: dev("device")?,
+                },
+                "screenshot" => Action::Screenshot {
+                    device: dev("device")?,
+                    file: string("file")?,
+                },
+                "expect-screen" => {
+                    let reference = base.join(string("file")?);
+                    if !reference.exists() {
+                        return Err(err(at, format!("step expect-screen: {} does not exist", reference.display())));
+                    }
+                    let region = match value.get("region") {
+                        None => None,
+                        Some(v) => {
+                            let r: Option<Vec<u32>> = v.as_array().filter(|a| a.len() == 4).and_then(|a| {
+                                a.iter().map(|x| x.as_integer().filter(|i| *i >= 0).map(|i| i as u32)).collect()
+                            });
+                            let r = r.ok_or_else(|| err(at, "step expect-screen: region must be [x, y, width, height]".into()))?;
+                            Some((r[0], r[1], r[2], r[3]))
+                        }
+                    };
+                    Action::ExpectScreen {
+                        device: dev("device")?,
+                        reference,
+                        tolerance: uint("tolerance")?.unwrap_or(0).min(255) as u8,
+                        max_differing: uint("max-differing")?.unwrap_or(0) as usize,
+                        region,
+                        timeout_ns: opt_duration("timeout")?.unwrap_or(0),
+                    }
+                }
+                "expect-led" => Action::ExpectLed {
+                    device: dev("device")?,
+                    led: uint("led")?.unwrap_or(0) as usize,
+                    on: match value.get("on") {
+                        None => true,
+                        Some(toml::Value::Boolean(b)) => *b,
+                        Some(_) => return Err(err(at, "step expect-led: on must be true or false".into())),
+                    },
+                    timeout_ns: opt_duration("timeout")?.unwrap_or(0),
+                },
+                "expect-audio" => {
+                    let float = |name: &str| -> Result<Option<f64>, ScenarioError> {
+                        match value.get(name) {
+                            None => Ok(None),
+                            Some(v) => v
+                                .as_float()
+                                .or_else(|| v.as_integer().map(|i| i as f64))
+                                .map(Some)
+                                .ok_or_else(|| err(at, format!("step expect-audio: {name} must be a number"))),
+                        }
+                    };
+                    let frequency = float("frequency")?;
+                    let (min_rms, max_rms) = (float("min-rms")?, float("max-rms")?);
+                    if frequency.is_none() && min_rms.is_none() && max_rms.is_none() {
+                        return Err(err(at, "step expect-audio: give frequency, min-rms or max-rms".into()));
+                    }
+                    Action::ExpectAudio {
+                        device: dev("device")?,
+                        window_ns: duration(&string("window")?, "step expect-audio: window", at)?,
+                        channel: uint("channel")?.unwrap_or(0) as u16,
+                        frequency,
+                        tolerance_hz: float("tolerance")?.unwrap_or(1.0),
+                        min_rms,
+                        max_rms,
+                    }
+                }
+                "expect-packet" => {
+                    let network = net()?;
+                    let mut filter = PacketFilter::default();
+                    if value.get("from").is_some() {
+                        filter.from = Some(dev("from")?);
+                    }
+                    filter.ethertype = uint("ethertype")?.map(|v| v as u16);
+                    filter.udp_port = uint("udp-port")?.map(|v| v as u16);
+                    if value.get("contains").is_some() {
+                        filter.contains = Some(string("contains")?.into_bytes());
+                    }
+                    Action::ExpectPacket {
+                        network,
+                        filter,
+                        timeout_ns: duration(&string("timeout")?, "step expect-packet: timeout", at)?,
+                    }
+                }
                 other => {
                     return Err(err(
                         at,
                         format!(
-                            "step: unknown action '{other}' (wait-uart, expect-no-uart, write-uart, link-down, link-up, partition, heal, move, delay)"
+                            "step: unknown action '{other}' (wait-uart, expect-no-uart, write-uart, link-down, link-up, partition, heal, move, delay, press, release, touch, set-sensor, sensor-trace, audio-in, reset, screenshot, expect-screen, expect-led, expect-audio, expect-packet)"
                         ),
                     ))
                 }

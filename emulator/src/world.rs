@@ -11,13 +11,17 @@ use std::path::PathBuf;
 
 use crate::board::Board;
 use crate::fleet::{Fleet, Inbound, MachineSpec, MachineState, Outcome};
+use crate::frontend::headless::{
+    channel_of, compare_screens, read_png, rms, tone_frequency, write_png, WavSink,
+};
 use crate::loader::Image;
 use crate::machine::CrashInfo;
 use crate::net::pcap::Capture;
 use crate::net::switch::Switch;
 use crate::net::wireless::Wireless;
 use crate::net::{Delivery, Rng};
-use crate::scenario::{Action, Medium, Scenario};
+use crate::scenario::{Action, Medium, PacketFilter, Scenario};
+use ensemble_devices::VideoFrame;
 
 /// Quantum when no network bounds it.
 const DEFAULT_QUANTUM_NS: u64 = 10_000_000;
@@ -49,6 +53,8 @@ pub enum Ending {
         device: String,
         info: Box<CrashInfo>,
     },
+    /// Whoever watched the run ended it (closed its window).
+    Stopped,
 }
 
 pub struct Report {
@@ -100,10 +106,50 @@ pub fn device_mac(index: usize) -> String {
     format!("52:54:00:12:34:{:02x}", index & 0xff)
 }
 
+/// What a scenario's run tells whoever watches it.
+pub trait Observer {
+    /// Device `dev` printed `bytes` on its console.
+    fn console(&mut self, _dev: usize, _bytes: &[u8]) {}
+    /// Step `index` passed at virtual time `now_ns`.
+    fn step_passed(&mut self, _index: usize, _now_ns: u64) {}
+    /// Virtual time reached `now_ns` (once per quantum).
+    fn progress(&mut self, _now_ns: u64) {}
+    /// Device `dev` showed a new frame / played sound / has these LEDs lit
+    /// (once per quantum, after the quantum's consoles).
+    fn screen(&mut self, _dev: usize, _frame: &VideoFrame) {}
+    fn audio(&mut self, _dev: usize, _chunk: &ensemble_devices::AudioChunk) {}
+    fn leds(&mut self, _dev: usize, _leds: &[bool]) {}
+    /// Inputs from outside (a window) to apply before the next quantum.
+    fn inputs(&mut self) -> Vec<(usize, Inbound)> {
+        Vec::new()
+    }
+    /// The watcher wants the run to end now (its window closed).
+    fn wants_stop(&mut self) -> bool {
+        false
+    }
+}
+
+/// An observer that only forwards consoles to a closure.
+pub struct ConsoleObserver<F: FnMut(usize, &[u8])>(pub F);
+
+impl<F: FnMut(usize, &[u8])> Observer for ConsoleObserver<F> {
+    fn console(&mut self, dev: usize, bytes: &[u8]) {
+        (self.0)(dev, bytes)
+    }
+}
+
 pub fn run(
     scenario: &Scenario,
     opts: &Options,
-    mut on_console: impl FnMut(usize, &[u8]),
+    on_console: impl FnMut(usize, &[u8]),
+) -> anyhow::Result<Report> {
+    run_observed(scenario, opts, &mut ConsoleObserver(on_console))
+}
+
+pub fn run_observed(
+    scenario: &Scenario,
+    opts: &Options,
+    observer: &mut dyn Observer,
 ) -> anyhow::Result<Report> {
     use anyhow::Context;
     let mut specs = Vec::new();
@@ -132,6 +178,7 @@ pub fn run(
             console: d.console.clone(),
         });
     }
+    let clocks: Vec<u64> = specs.iter().map(|s| s.board.clock_hz).collect();
     let mut fleet = Fleet::start(specs, opts.threads).map_err(anyhow::Error::msg)?;
 
     // Which interface of each device is on which network: the k-th network
@@ -259,6 +306,19 @@ pub fn run(
     let mut step_start = 0u64;
     let mut frames_sent = 0u64;
     let started = std::time::Instant::now();
+    let n_dev = scenario.devices.len();
+    // What each device shows and plays, as the steps need it.
+    let mut screens: Vec<Option<VideoFrame>> = vec![None; n_dev];
+    let mut leds: Vec<Vec<bool>> = vec![Vec::new(); n_dev];
+    let mut wavs: Vec<Option<WavSink>> = (0..n_dev).map(|_| None).collect();
+    // A step's progress: touch pressed, audio being collected, packets
+    // being watched.
+    let mut touch_down = false;
+    let mut listening: Option<(usize, u64, u16, Vec<i16>, u32)> = None;
+    // (network, filter, first match: time and sender)
+    type Watch = (usize, PacketFilter, Option<(u64, usize)>);
+    let mut watching: Option<Watch> = None;
+    let mut references: std::collections::HashMap<PathBuf, VideoFrame> = Default::default();
 
     let ending = 'run: loop {
         // Apply or check steps that are due now.
@@ -378,7 +438,204 @@ pub fn run(
                         break;
                     }
                 }
+                Action::Press {
+                    device,
+                    button,
+                    pressed,
+                } => inbox.push((
+                    *device,
+                    Inbound::Button {
+                        index: *button,
+                        pressed: *pressed,
+                    },
+                )),
+                Action::Touch {
+                    device,
+                    x,
+                    y,
+                    hold_ns,
+                } => {
+                    if !touch_down {
+                        touch_down = true;
+                        inbox.push((
+                            *device,
+                            Inbound::Touch {
+                                x: *x,
+                                y: *y,
+                                pressed: true,
+                            },
+                        ));
+                    }
+                    if now < begun + hold_ns {
+                        wake_at = Some(begun + hold_ns);
+                        break;
+                    }
+                    touch_down = false;
+                    inbox.push((
+                        *device,
+                        Inbound::Touch {
+                            x: *x,
+                            y: *y,
+                            pressed: false,
+                        },
+                    ));
+                }
+                Action::SetSensor {
+                    device,
+                    channel,
+                    source,
+                } => inbox.push((
+                    *device,
+                    Inbound::Sensor {
+                        channel: channel.clone(),
+                        source: source.clone(),
+                    },
+                )),
+                Action::SetAudioIn { device, source } => {
+                    inbox.push((*device, Inbound::AudioIn(source.clone())))
+                }
+                Action::Reset { device } => inbox.push((*device, Inbound::Reset)),
+                Action::Screenshot { device, file } => {
+                    let Some(frame) = &screens[*device] else {
+                        break 'run fail(format!(
+                            "{} has shown nothing on its screen yet",
+                            scenario.devices[*device].name
+                        ));
+                    };
+                    let path = opts
+                        .artifacts
+                        .as_ref()
+                        .map(|d| d.join(file))
+                        .unwrap_or_else(|| PathBuf::from(file));
+                    write_png(&path, frame)?;
+                }
+                Action::ExpectScreen {
+                    device,
+                    reference,
+                    tolerance,
+                    max_differing,
+                    region,
+                    timeout_ns,
+                } => {
+                    if !references.contains_key(reference) {
+                        let r = read_png(reference)?;
+                        references.insert(reference.clone(), r);
+                    }
+                    let want = &references[reference];
+                    let verdict = match &screens[*device] {
+                        None => Err("the screen has shown nothing yet".to_string()),
+                        Some(f) => match compare_screens(f, want, *region, *tolerance) {
+                            Err(e) => Err(format!("{e:#}")),
+                            Ok(n) if n <= *max_differing => Ok(()),
+                            Ok(n) => Err(format!(
+                                "{n} pixels differ from {} (tolerance {tolerance}, {max_differing} allowed)",
+                                reference.display()
+                            )),
+                        },
+                    };
+                    if let Err(why) = verdict {
+                        if now < begun + timeout_ns {
+                            wake_at = Some(begun + timeout_ns);
+                            break;
+                        }
+                        if let (Some(dir), Some(f)) = (&opts.artifacts, &screens[*device]) {
+                            let p =
+                                dir.join(format!("{}-actual.png", scenario.devices[*device].name));
+                            write_png(&p, f)?;
+                        }
+                        break 'run fail(format!("{}: {why}", scenario.devices[*device].name));
+                    }
+                }
+                Action::ExpectLed {
+                    device,
+                    led,
+                    on,
+                    timeout_ns,
+                } => {
+                    let state = leds[*device].get(*led).copied();
+                    if state != Some(*on) {
+                        if now < begun + timeout_ns {
+                            wake_at = Some(begun + timeout_ns);
+                            break;
+                        }
+                        break 'run fail(match state {
+                            None => format!(
+                                "{} has no LED {led} (it has {})",
+                                scenario.devices[*device].name,
+                                leds[*device].len()
+                            ),
+                            Some(s) => format!(
+                                "LED {led} of {} is {}",
+                                scenario.devices[*device].name,
+                                if s { "on" } else { "off" }
+                            ),
+                        });
+                    }
+                }
+                Action::ExpectAudio {
+                    device,
+                    window_ns,
+                    channel,
+                    frequency,
+                    tolerance_hz,
+                    min_rms,
+                    max_rms,
+                } => {
+                    if listening.is_none() {
+                        listening = Some((*device, begun, *channel, Vec::new(), 0));
+                    }
+                    if now < begun + window_ns {
+                        wake_at = Some(begun + window_ns);
+                        break;
+                    }
+                    let (_, _, _, samples, rate) = listening.take().expect("set above");
+                    let name = &scenario.devices[*device].name;
+                    if samples.is_empty() {
+                        break 'run fail(format!("{name} played no sound in the window"));
+                    }
+                    let level = rms(&samples);
+                    if let Some(f) = frequency {
+                        match tone_frequency(&samples, rate) {
+                            Some(got) if (got - f).abs() <= *tolerance_hz => {}
+                            got => {
+                                break 'run fail(format!(
+                                    "{name}: tone {} Hz, expected {f} Hz +- {tolerance_hz} (RMS {level:.0})",
+                                    got.map(|g| format!("{g:.2}")).unwrap_or("(none)".into())
+                                ))
+                            }
+                        }
+                    }
+                    if min_rms.is_some_and(|m| level < m) || max_rms.is_some_and(|m| level > m) {
+                        break 'run fail(format!(
+                            "{name}: RMS level {level:.1}, expected {}..{}",
+                            min_rms.map(|m| m.to_string()).unwrap_or_default(),
+                            max_rms.map(|m| m.to_string()).unwrap_or_default()
+                        ));
+                    }
+                }
+                Action::ExpectPacket {
+                    network,
+                    filter,
+                    timeout_ns,
+                } => match &watching {
+                    Some((_, _, Some(_))) => watching = None,
+                    _ => {
+                        if watching.is_none() {
+                            watching = Some((*network, filter.clone(), None));
+                        }
+                        if now < begun + timeout_ns {
+                            wake_at = Some(begun + timeout_ns);
+                            break;
+                        }
+                        break 'run fail(format!(
+                            "no matching frame on network '{}' within {} ms",
+                            scenario.networks[*network].name,
+                            timeout_ns / 1_000_000
+                        ));
+                    }
+                },
             }
+            observer.step_passed(step, now);
             step += 1;
             step_start = now;
         }
@@ -403,6 +660,10 @@ pub fn run(
             break Ending::Passed;
         }
 
+        if observer.wants_stop() {
+            break Ending::Stopped;
+        }
+        inbox.extend(observer.inputs());
         let mut until = now + quantum;
         if let Some(w) = wake_at {
             until = until.min(w.max(now + 1));
@@ -412,8 +673,40 @@ pub fn run(
         }
         let outcomes = fleet.advance(until, std::mem::take(&mut inbox));
         now = until;
+        observer.progress(now);
         in_flight = 0;
 
+        // Screens, LEDs and sound.
+        let mut outcomes = outcomes;
+        for (i, o) in outcomes.iter_mut().enumerate() {
+            if let Some(f) = o.screen.take() {
+                observer.screen(i, &f);
+                screens[i] = Some(f);
+            }
+            leds[i] = std::mem::take(&mut o.leds);
+            observer.leds(i, &leds[i]);
+            for chunk in std::mem::take(&mut o.audio) {
+                observer.audio(i, &chunk);
+                if let Some(dir) = &opts.artifacts {
+                    if wavs[i].is_none() {
+                        let p = dir.join(format!("{}.wav", scenario.devices[i].name));
+                        wavs[i] = Some(WavSink::create(&p)?);
+                    }
+                    wavs[i].as_mut().expect("created").push(&chunk)?;
+                }
+                if let Some((dev, since, ch, buf, rate)) = listening.as_mut() {
+                    let t_ns = (chunk.time as u128 * 1_000_000_000 / clocks[i] as u128) as u64;
+                    if *dev == i && t_ns >= *since {
+                        *rate = chunk.rate;
+                        buf.extend(channel_of(
+                            &chunk.samples,
+                            chunk.channels,
+                            (*ch).min(chunk.channels - 1),
+                        ));
+                    }
+                }
+            }
+        }
         // Consoles, in device order.
         for (i, o) in outcomes.iter().enumerate() {
             if !o.console.is_empty() {
@@ -421,7 +714,7 @@ pub fn run(
                 if let Some(f) = logs[i].as_mut() {
                     f.write_all(&o.console)?;
                 }
-                on_console(i, &o.console);
+                observer.console(i, &o.console);
             }
         }
         // Frames cross their networks in (time, device, order) order.
@@ -443,6 +736,11 @@ pub fn run(
                 else {
                     continue;
                 };
+                if let Some((wn, filter, found @ None)) = watching.as_mut() {
+                    if *wn == ni && filter.matches(dev, frame, n.medium.is_wireless()) {
+                        *found = Some((t, dev));
+                    }
+                }
                 let net = &mut nets[ni];
                 let deliveries: Vec<Delivery> = match &mut net.fabric {
                     Fabric::Switch(sw) => {
@@ -533,6 +831,16 @@ pub fn run(
     };
     for f in logs.iter_mut().flatten() {
         f.flush()?;
+    }
+    for w in wavs.into_iter().flatten() {
+        w.finish()?;
+    }
+    if let Some(dir) = &opts.artifacts {
+        for (i, f) in screens.iter().enumerate() {
+            if let Some(f) = f {
+                write_png(&dir.join(format!("{}.png", scenario.devices[i].name)), f)?;
+            }
+        }
     }
     let frames_dropped = nets.iter().map(|n| n.dropped()).sum();
     drop(nets);

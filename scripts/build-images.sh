@@ -41,6 +41,7 @@ IMAGES=(
   "watch-face     watch"
   "speaker        speaker"
   "sensor-report  sensor-node"
+  "audio-tone     speaker"
 )
 
 command -v "$CC" >/dev/null || { echo "build-images: $CC not found (run scripts/setup.sh)" >&2; exit 1; }

@@ -17,6 +17,10 @@ use ensemble_devices::VideoFrame;
 
 const QUADRANTS: [u32; 4] = [0xff0000, 0x00ff00, 0x0000ff, 0xffff00];
 
+/// The tests here each start their own X server; one at a time, so that
+/// two never pick the same display number.
+static X_SERVER: Mutex<()> = Mutex::new(());
+
 fn installed(tool: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
@@ -148,8 +152,9 @@ fn windows_show_panels_on_a_virtual_display() {
             return;
         }
     }
+    let _one_at_a_time = X_SERVER.lock().unwrap_or_else(|e| e.into_inner());
     let (_xvfb, display) = start_xvfb();
-    // The only test in this binary: nothing else reads the environment.
+    // The other test here passes DISPLAY to its child explicitly.
     std::env::remove_var("WAYLAND_DISPLAY");
     std::env::set_var("DISPLAY", format!(":{display}"));
     // Graphics libraries probe for Wayland too and complain without a
@@ -243,4 +248,89 @@ fn windows_show_panels_on_a_virtual_display() {
     // Nobody pressed, touched or closed anything.
     let inputs: Vec<_> = rx.try_iter().collect();
     assert!(inputs.is_empty(), "unexpected inputs: {inputs:?}");
+}
+
+/// The most common colour of a reference picture and how often it occurs.
+fn dominant_colour(path: &Path) -> (u32, usize) {
+    let f = ensemble::frontend::headless::read_png(path).expect("reference PNG");
+    let mut counts = std::collections::HashMap::new();
+    for p in f.pixels {
+        *counts.entry(p).or_insert(0usize) += 1;
+    }
+    counts.into_iter().max_by_key(|(_, n)| *n).unwrap()
+}
+
+#[test]
+fn ensemble_run_shows_the_device_screen_in_a_window() {
+    for tool in ["Xvfb", "xwd", "xwdtopnm", "pnmtopng"] {
+        if !installed(tool) {
+            eprintln!("skipping the windowed-run test: `{tool}` is not installed (run ./scripts/setup.sh)");
+            return;
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let image = root.join("images/build/watch-face.elf");
+    assert!(image.exists(), "run scripts/build-images.sh");
+    // The face's background, from the headless reference picture: a
+    // windowed run of the same image must show it (at 2x: 4 pixels each).
+    let (background, count) =
+        dominant_colour(&root.join("images/tests/golden/watch-face-2500ms.png"));
+    let _one_at_a_time = X_SERVER.lock().unwrap_or_else(|e| e.into_inner());
+    let (_xvfb, display) = start_xvfb();
+    let runtime = Path::new(env!("CARGO_TARGET_TMPDIR")).join("xdg-runtime-run");
+    std::fs::create_dir_all(&runtime).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_ensemble"))
+        .args([
+            "run",
+            "--board",
+            "watch",
+            "--mute",
+            "--no-input",
+            "--time-limit",
+            "6s",
+        ])
+        .arg("--image")
+        .arg(&image)
+        .env("DISPLAY", format!(":{display}"))
+        .env_remove("WAYLAND_DISPLAY")
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ensemble");
+    let png_path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("window-run.png");
+    let started = Instant::now();
+    let mut seen = 0usize;
+    std::thread::sleep(Duration::from_secs(2));
+    while started.elapsed() < Duration::from_secs(5) {
+        if let Ok((_, _, rgb)) = screenshot(display, &png_path) {
+            seen = rgb
+                .chunks_exact(3)
+                .filter(|p| ((p[0] as u32) << 16 | (p[1] as u32) << 8 | p[2] as u32) == background)
+                .count();
+            if seen >= count * 4 * 9 / 10 {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let out = child.wait_with_output().expect("ensemble ends");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Real-time pace in a window: 6 s of virtual time take about 6 s.
+    let wall = started.elapsed().as_secs_f64();
+    assert!(stdout.contains("clock from 10:08:00"), "{stdout}\n{stderr}");
+    assert_eq!(out.status.code(), Some(1), "time limit: {stderr}");
+    assert!(
+        wall > 4.0,
+        "a windowed run is paced to the wall clock ({wall:.1} s)"
+    );
+    assert!(
+        seen >= count * 4 * 9 / 10,
+        "the window shows {seen} pixels of the face's background #{background:06x}, expected about {} ({})",
+        count * 4,
+        png_path.display()
+    );
 }

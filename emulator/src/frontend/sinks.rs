@@ -158,6 +158,14 @@ impl Sinks {
                 }
             }
             p.leds = m.leds();
+            // Sources move on their own (waveforms, traces): show the
+            // reading of now.
+            let now = m.now();
+            for (channel, value) in p.sensors.iter_mut() {
+                if let Some(v) = m.sensor_value(channel, now) {
+                    *value = v;
+                }
+            }
             p.status = format!(
                 "t {:.3} s  {:.2}x",
                 ticks_to_secs(m.now(), m.clock_hz()),

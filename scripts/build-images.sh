@@ -42,6 +42,7 @@ IMAGES=(
   "speaker        speaker"
   "sensor-report  sensor-node"
   "audio-tone     speaker"
+  "gfx-bench      watch"
 )
 
 command -v "$CC" >/dev/null || { echo "build-images: $CC not found (run scripts/setup.sh)" >&2; exit 1; }

@@ -67,6 +67,21 @@ Each device's console is printed line by line as [device] text. The same
 scenario and seed give the same bytes, frames and timestamps with any
 number of threads.")]
     Scenario(ScenarioArgs),
+    /// Run scenario files as tests: a line per step, PASS or FAIL per file,
+    /// a summary, artifacts of failures, optionally JUnit XML.
+    #[command(after_help = "\
+Exit codes:
+  0  every test passed
+  1  a test failed: a step failed or timed out, the time limit came first,
+     or a device crashed
+  2  a malformed test file or bad input (reported as FILE:LINE before any
+     test runs), or a test could not start
+
+Each test runs with its artifacts in DIR/<file stem>/: UART logs, pcaps,
+screens, sound. A passed test's are removed (unless --keep-artifacts); a
+failed test's are kept with a failure.txt saying which step failed, why,
+and the last console lines of every device. Results do not depend on -j.")]
+    Test(crate::testrun::TestArgs),
     /// List the built-in boards with their memory and devices.
     Boards,
 }
@@ -204,6 +219,7 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Run(args) => run(*args),
         Command::Scenario(args) => scenario(args),
+        Command::Test(args) => crate::testrun::run(args),
         Command::Boards => boards().map(|_| EXIT_OK),
     };
     match result {
@@ -499,7 +515,8 @@ fn run_machine(mut args: RunArgs, ui: Option<UiSetup>) -> Result<i32> {
         args.realtime |= !args.max_speed;
     }
     sinks.attach(&mut machine);
-    let capture = sinks.wants_video() || sinks.wants_audio();
+    // Sinks and a window's panel are fed between slices of the run.
+    let capture = sinks.wants_video() || sinks.wants_audio() || sinks.panel.is_some();
     let input = (!args.no_input).then(stdin_reader);
     let mut input_open = input.is_some();
     let interactive = std::io::stdin().is_terminal();

@@ -11,6 +11,7 @@ pub mod loader;
 pub mod machine;
 pub mod net;
 pub mod scenario;
+pub mod testrun;
 pub mod time;
 pub mod trace;
 pub mod world;

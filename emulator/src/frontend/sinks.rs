@@ -51,8 +51,10 @@ pub struct Sinks {
 impl Sinks {
     /// Does anything here consume frames or samples? (The machine keeps
     /// them only then.)
+    /// (A window needs only the latest frame, which the machine always
+    /// keeps.)
     pub fn wants_video(&self) -> bool {
-        !self.screenshots.is_empty() || self.frames_dir.is_some() || self.panel.is_some()
+        !self.screenshots.is_empty() || self.frames_dir.is_some()
     }
 
     pub fn wants_audio(&self) -> bool {
@@ -152,8 +154,8 @@ impl Sinks {
         let inputs: Vec<UserInput> = link.inputs.try_iter().map(|(_, i)| i).collect();
         {
             let mut p = link.panel.lock().expect("panel lock");
-            if let Some((_, f)) = self.latest.first() {
-                if p.frame.as_ref().map(|g| g.seq) != Some(f.seq) {
+            if let Some(f) = m.screen(None) {
+                if p.frame.as_ref().map(|g| (g.seq, g.time)) != Some((f.seq, f.time)) {
                     p.frame = Some(f.clone());
                 }
             }

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::board::{Board, IrqTarget, MemoryKind};
 use crate::frontend::headless::{parse_audio_source, parse_sensor_source, WavSink};
+use crate::frontend::record::Recorder;
 use crate::frontend::sinks::{self, Sinks};
 use crate::frontend::{window, Panel, UserInput};
 use crate::loader::Image;
@@ -199,6 +200,14 @@ struct RunArgs {
     /// What the microphone hears: FILE.wav, loop:FILE.wav or tone:HZ[:AMPLITUDE].
     #[arg(long = "audio-in", value_name = "SOURCE")]
     audio_in: Option<String>,
+    /// Record console input and window input (buttons, touches, sensor
+    /// controls) with the virtual time each entered, to replay the session.
+    #[arg(long, value_name = "FILE")]
+    record: Option<String>,
+    /// Replay a recording made with --record: the same inputs at the same
+    /// virtual times (stdin is then not read).
+    #[arg(long, value_name = "FILE", conflicts_with = "record")]
+    replay: Option<String>,
     /// Feed a sensor channel (repeatable): NAME=FILE.csv (time_s,value...
     /// in virtual time), NAME=VALUE or NAME=X,Y,Z (SI units), or
     /// NAME=sine:OFFSET:AMPLITUDE:PERIOD_S. Names: accel, gyro, mag,
@@ -517,7 +526,7 @@ fn run_machine(mut args: RunArgs, ui: Option<UiSetup>) -> Result<i32> {
     sinks.attach(&mut machine);
     // Sinks and a window's panel are fed between slices of the run.
     let capture = sinks.wants_video() || sinks.wants_audio() || sinks.panel.is_some();
-    let input = (!args.no_input).then(stdin_reader);
+    let input = (!args.no_input && args.replay.is_none()).then(stdin_reader);
     let mut input_open = input.is_some();
     let interactive = std::io::stdin().is_terminal();
     let started = Instant::now();
@@ -540,6 +549,7 @@ fn run_machine(mut args: RunArgs, ui: Option<UiSetup>) -> Result<i32> {
                 match msg {
                     Some(bytes) => {
                         machine.push_input(&args.console, &bytes);
+                        sinks.record_uart(&machine, &bytes)?;
                     }
                     None => input_open = false,
                 }
@@ -629,12 +639,23 @@ fn run_machine(mut args: RunArgs, ui: Option<UiSetup>) -> Result<i32> {
                 break EXIT_UNMET;
             }
             StopReason::Asleep { pc } => {
+                // Recorded input, or a person at the window, can still
+                // wake it: let its time pass meanwhile.
+                if let Some(&(at, _)) = sinks.replay.front() {
+                    machine.idle_until(at.min(limit));
+                    continue;
+                }
+                if sinks.panel.is_some() {
+                    machine.idle_until((machine.now() + slice).min(limit));
+                    continue;
+                }
                 // Input can still wake a guest waiting for its UART.
                 if input_open {
                     if let Some(rx) = &input {
                         match rx.recv() {
                             Ok(Some(bytes)) => {
                                 machine.push_input(&args.console, &bytes);
+                                sinks.record_uart(&machine, &bytes)?;
                                 continue;
                             }
                             _ => {}
@@ -678,6 +699,13 @@ fn run_machine(mut args: RunArgs, ui: Option<UiSetup>) -> Result<i32> {
 /// The headless sinks and sources the options ask for.
 fn build_sinks(args: &RunArgs, machine: &mut Machine, clock_hz: u64) -> Result<Sinks> {
     let mut sinks = Sinks::default();
+    sinks.console = args.console.clone();
+    if let Some(f) = &args.record {
+        sinks.recorder = Some(Recorder::create(std::path::Path::new(f))?);
+    }
+    if let Some(f) = &args.replay {
+        sinks.replay = crate::frontend::record::load(std::path::Path::new(f))?;
+    }
     if args.at.len() > args.screenshot.len() {
         return Err(anyhow!("--at without a --screenshot for it"));
     }

@@ -8,6 +8,7 @@
 //! machine at the virtual time the emulation thread takes them.
 
 pub mod headless;
+pub mod record;
 pub mod sinks;
 pub mod sound;
 pub mod window;

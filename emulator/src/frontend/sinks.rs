@@ -12,7 +12,10 @@ use std::sync::{Arc, Mutex};
 use anyhow::Result;
 use ensemble_devices::{SensorSource, Ticks, VideoFrame};
 
+use std::collections::VecDeque;
+
 use super::headless::{write_png, WavSink};
+use super::record::{Recorded, Recorder};
 use super::sound::SoundOutput;
 use super::{Panel, UserInput};
 use crate::machine::Machine;
@@ -46,6 +49,12 @@ pub struct Sinks {
     frame_counter: u64,
     /// The window closed: the run should end.
     pub closed: bool,
+    /// Inputs from outside are written here as the machine takes them.
+    pub recorder: Option<Recorder>,
+    /// Recorded inputs still to apply, in time order.
+    pub replay: VecDeque<(Ticks, Recorded)>,
+    /// The console UART, for recorded console input.
+    pub console: String,
 }
 
 impl Sinks {
@@ -67,12 +76,37 @@ impl Sinks {
 
     /// The next time the run loop must stop at for a sink (a screenshot).
     pub fn next_stop(&self) -> Option<Ticks> {
-        self.screenshots.first().map(|(t, _)| *t)
+        let shot = self.screenshots.first().map(|(t, _)| *t);
+        let input = self.replay.front().map(|(t, _)| *t);
+        shot.into_iter().chain(input).min()
+    }
+
+    /// Console bytes from stdin entered the machine now.
+    pub fn record_uart(&mut self, m: &Machine, bytes: &[u8]) -> Result<()> {
+        if let Some(r) = &mut self.recorder {
+            r.record(m.now(), &Recorded::Uart(bytes.to_vec()))?;
+        }
+        Ok(())
+    }
+
+    /// Apply the recorded inputs that are due.
+    fn replay_due(&mut self, m: &mut Machine) {
+        let now = m.now();
+        while self.replay.front().is_some_and(|(t, _)| *t <= now) {
+            let (_, what) = self.replay.pop_front().expect("checked");
+            match what {
+                Recorded::Uart(bytes) => {
+                    m.push_input(&self.console, &bytes);
+                }
+                Recorded::User(input) => apply_input(m, &input, &mut self.closed),
+            }
+        }
     }
 
     /// Drain what the machine produced, write due screenshots, update the
     /// panel, and apply the window's inputs.
     pub fn after_step(&mut self, m: &mut Machine, speed: f64) -> Result<()> {
+        self.replay_due(m);
         for (dev, frame) in m.take_video() {
             if let Some((dir, every)) = &self.frames_dir {
                 if self.frame_counter.is_multiple_of(*every) {
@@ -175,6 +209,13 @@ impl Sinks {
             );
         }
         for input in inputs {
+            if let Some(r) = &mut self.recorder {
+                // A recording that cannot be written must not go unnoticed.
+                if let Err(e) = r.record(m.now(), &Recorded::User(input.clone())) {
+                    eprintln!("ensemble: error: writing the input recording: {e:#}");
+                    self.recorder = None;
+                }
+            }
             apply_input(m, &input, &mut self.closed);
             if let (UserInput::Sensor { channel, value }, Some(link)) = (&input, &self.panel) {
                 let mut p = link.panel.lock().expect("panel lock");

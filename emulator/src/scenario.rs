@@ -380,6 +380,28 @@ impl Scenario {
                     ),
                 ));
             }
+            if d.board.ends_with(".toml") {
+                if !base.join(&d.board).exists() {
+                    return Err(err(
+                        at,
+                        format!(
+                            "device '{}': board: {} does not exist",
+                            d.name,
+                            base.join(&d.board).display()
+                        ),
+                    ));
+                }
+            } else if !crate::board::Board::builtin_names().contains(&d.board.as_str()) {
+                return Err(err(
+                    at,
+                    format!(
+                        "device '{}': board: unknown board '{}' (built-in: {}; or a .toml file)",
+                        d.name,
+                        d.board,
+                        crate::board::Board::builtin_names().join(", ")
+                    ),
+                ));
+            }
             devices.push(DeviceDecl {
                 name: d.name.clone(),
                 board: if d.board.ends_with(".toml") {

@@ -130,7 +130,7 @@ pub const SAMPLE_BYTES: u32 = 2;
 const CHECK_PIECE: u64 = 0x1_0000;
 
 /// One run: from setting ENABLE to stopping.
-#[derive(Clone, Copy, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug)]
 struct Run {
     t0: Ticks,
     rate: u32,
@@ -160,6 +160,7 @@ impl Run {
 }
 
 /// What the two directions share: registers, timing, ring access.
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Engine {
     input: bool,
     clock_hz: u64,
@@ -519,6 +520,7 @@ impl Engine {
 }
 
 /// The sound output (a speaker): plays what the guest puts in the ring.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct AudioOut {
     e: Engine,
 }
@@ -536,6 +538,7 @@ impl AudioOut {
 /// The sound input (a microphone): fills the ring with what the
 /// [`AudioSource`] given by [`Device::set_audio_source`] produces
 /// (silence until then).
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct AudioIn {
     e: Engine,
 }
@@ -551,6 +554,8 @@ impl AudioIn {
 }
 
 impl Device for AudioOut {
+    crate::state_by_serde!();
+
     fn kind(&self) -> &'static str {
         "audio-out"
     }
@@ -593,6 +598,8 @@ impl Device for AudioOut {
 }
 
 impl Device for AudioIn {
+    crate::state_by_serde!();
+
     fn kind(&self) -> &'static str {
         "audio-in"
     }

@@ -82,6 +82,7 @@ fn prescale_divisor(control: u32) -> u64 {
     }
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Module {
     control: u32,
     intstatus: bool,
@@ -273,6 +274,7 @@ impl Module {
     }
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct CmsdkDualTimer {
     timers: [Module; 2],
     itcr: u32,
@@ -307,6 +309,8 @@ impl CmsdkDualTimer {
 }
 
 impl Device for CmsdkDualTimer {
+    crate::state_by_serde!();
+
     fn kind(&self) -> &'static str {
         "cmsdk-dualtimer"
     }

@@ -38,6 +38,7 @@ const IDS: [u8; 12] = [
     0x04, 0x00, 0x00, 0x00, 0x22, 0xb8, 0x1b, 0x00, 0x0d, 0xf0, 0x05, 0xb1,
 ];
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct CmsdkTimer {
     ctrl: u32,
     intstatus: u32,
@@ -75,6 +76,8 @@ impl CmsdkTimer {
 }
 
 impl Device for CmsdkTimer {
+    crate::state_by_serde!();
+
     fn kind(&self) -> &'static str {
         "cmsdk-timer"
     }

@@ -62,6 +62,7 @@ const IDS: [u8; 12] = [
     0x04, 0x00, 0x00, 0x00, 0x21, 0xb8, 0x1b, 0x00, 0x0d, 0xf0, 0x05, 0xb1,
 ];
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct CmsdkUart {
     clock_hz: u64,
     state: u32,
@@ -125,6 +126,8 @@ impl CmsdkUart {
 }
 
 impl Device for CmsdkUart {
+    crate::state_by_serde!();
+
     fn kind(&self) -> &'static str {
         "cmsdk-uart"
     }

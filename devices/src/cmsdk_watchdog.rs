@@ -55,6 +55,7 @@ const IDS: [u8; 12] = [
     0x04, 0x00, 0x00, 0x00, 0x24, 0xb8, 0x1b, 0x00, 0x0d, 0xf0, 0x05, 0xb1,
 ];
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct CmsdkWatchdog {
     control: u32,
     intstatus: bool,
@@ -113,6 +114,8 @@ impl CmsdkWatchdog {
 }
 
 impl Device for CmsdkWatchdog {
+    crate::state_by_serde!();
+
     fn kind(&self) -> &'static str {
         "cmsdk-watchdog"
     }

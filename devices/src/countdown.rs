@@ -15,7 +15,7 @@
 use crate::Ticks;
 
 /// Whether the counter runs, and what it does on reaching zero.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Mode {
     Stopped,
     /// Reload from the limit and keep counting.
@@ -25,7 +25,7 @@ pub(crate) enum Mode {
 }
 
 /// How a reload adjusts the count it loads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 enum Reload {
     /// Started or rewritten by a register access: no interrupt, no extra period.
     Start,
@@ -35,7 +35,7 @@ enum Reload {
     Plain,
 }
 
-#[derive(Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 pub(crate) struct Countdown {
     mode: Mode,
     limit: u64,

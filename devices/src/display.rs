@@ -133,7 +133,7 @@ pub fn apply_backlight(xrgb: u32, level: u32) -> u32 {
 }
 
 /// Where and how a frame is read, as latched at a vsync.
-#[derive(Clone, Copy, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug)]
 struct Layout {
     fb_base: u32,
     width: u32,
@@ -144,7 +144,7 @@ struct Layout {
 
 /// A vsync (the latest of a batch) whose memory side [`Device::dma`] has
 /// not done yet.
-#[derive(Clone, Copy, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug)]
 struct Scan {
     time: Ticks,
     seq: u64,
@@ -156,12 +156,14 @@ struct Scan {
 }
 
 /// A picture as read from the framebuffer, before the backlight.
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Picture {
     width: u32,
     height: u32,
     pixels: Vec<u32>,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Display {
     clock_hz: u64,
     panel_width: u32,
@@ -348,6 +350,8 @@ impl Display {
 }
 
 impl Device for Display {
+    crate::state_by_serde!();
+
     fn kind(&self) -> &'static str {
         "display"
     }

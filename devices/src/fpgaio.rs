@@ -37,6 +37,7 @@ const NUM_LEDS: u32 = 2;
 const LED_MASK: u32 = (1 << NUM_LEDS) - 1;
 const BUTTON_MASK: u32 = 0b11;
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Fpgaio {
     clock_hz: u64,
     /// Rate of PSCNTR; the MPS2 boards feed it the 25 MHz system clock.
@@ -117,6 +118,8 @@ impl Fpgaio {
 }
 
 impl Device for Fpgaio {
+    crate::state_by_serde!();
+
     fn kind(&self) -> &'static str {
         "mps2-fpgaio"
     }

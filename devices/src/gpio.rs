@@ -61,6 +61,7 @@ fn low_bits(n: u32) -> u32 {
     }
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Gpio {
     num_inputs: u32,
     num_outputs: u32,
@@ -117,6 +118,8 @@ impl Gpio {
 }
 
 impl Device for Gpio {
+    crate::state_by_serde!();
+
     fn kind(&self) -> &'static str {
         "gpio"
     }

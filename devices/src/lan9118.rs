@@ -326,7 +326,7 @@ const TX_STATUS_ENTRIES: usize = 128;
 /// The interrupt output line.
 pub const LINE_IRQ: u32 = 1 << 0;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
 enum TxState {
     /// Waiting for command A.
     #[default]
@@ -338,7 +338,7 @@ enum TxState {
 }
 
 /// The packet being written into the TX data FIFO.
-#[derive(Default)]
+#[derive(serde::Serialize, serde::Deserialize, Default)]
 struct TxAssembly {
     state: TxState,
     cmd_a: u32,
@@ -355,6 +355,7 @@ struct TxAssembly {
 }
 
 /// A complete packet waiting for the transmitter.
+#[derive(serde::Serialize, serde::Deserialize)]
 struct TxPacket {
     frame: Vec<u8>,
     tag: u32,
@@ -362,7 +363,7 @@ struct TxPacket {
 }
 
 /// Where the guest is in reading the frame at the head of the RX data FIFO.
-#[derive(Clone, Copy, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Default)]
 struct RxCursor {
     /// Zero dwords still to return before the data (RX_CFG offset / 4).
     offset: u32,
@@ -372,6 +373,7 @@ struct RxCursor {
     pad: u32,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Lan9118 {
     clock_hz: u64,
     /// The address the EEPROM holds at power-on.
@@ -396,6 +398,7 @@ pub struct Lan9118 {
     afc_cfg: u32,
     e2p_cmd: u32,
     e2p_data: u32,
+    #[serde(with = "crate::big_array")]
     eeprom: [u8; EEPROM_SIZE],
     eeprom_writable: bool,
 
@@ -1263,6 +1266,8 @@ fn qemu_fcs(frame: &[u8]) -> u32 {
 }
 
 impl Device for Lan9118 {
+    crate::state_by_serde!();
+
     fn kind(&self) -> &'static str {
         "lan9118"
     }

@@ -171,6 +171,34 @@ pub trait Device: Send {
     fn set_audio_source(&mut self, _source: AudioSource) -> bool {
         false
     }
+
+    /// The device's whole state, for a snapshot of the machine (`None`:
+    /// this model cannot be saved).
+    fn save_state(&self) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// Return to a state [`Device::save_state`] produced.
+    fn restore_state(&mut self, _state: &[u8]) -> Result<(), String> {
+        Err(format!("{} cannot be restored", self.kind()))
+    }
+}
+
+/// `save_state`/`restore_state` for a model whose struct derives serde's
+/// traits: its fields are its state.
+#[macro_export]
+macro_rules! state_by_serde {
+    () => {
+        fn save_state(&self) -> Option<Vec<u8>> {
+            postcard::to_allocvec(self).ok()
+        }
+
+        fn restore_state(&mut self, state: &[u8]) -> Result<(), String> {
+            *self = postcard::from_bytes(state)
+                .map_err(|e| format!("{}: bad saved state: {e}", self.kind()))?;
+            Ok(())
+        }
+    };
 }
 
 /// Combine a sub-word write into a 32-bit register value, as a bus with byte
@@ -232,6 +260,115 @@ pub fn id_register(ids: &[u8; 12], offset: u64) -> Option<u32> {
 mod tests {
     use super::*;
 
+    /// Every model saves and restores its whole state: a fresh model given
+    /// the saved state reads and schedules exactly as the original.
+    #[test]
+    fn snapshots_restore_every_model() {
+        let hz = 25_000_000;
+        let mut models: Vec<(Box<dyn Device>, Box<dyn Device>)> = vec![
+            (
+                Box::new(cmsdk_uart::CmsdkUart::new(hz)),
+                Box::new(cmsdk_uart::CmsdkUart::new(hz)),
+            ),
+            (
+                Box::new(cmsdk_timer::CmsdkTimer::new()),
+                Box::new(cmsdk_timer::CmsdkTimer::new()),
+            ),
+            (
+                Box::new(cmsdk_dualtimer::CmsdkDualTimer::new()),
+                Box::new(cmsdk_dualtimer::CmsdkDualTimer::new()),
+            ),
+            (
+                Box::new(cmsdk_watchdog::CmsdkWatchdog::new()),
+                Box::new(cmsdk_watchdog::CmsdkWatchdog::new()),
+            ),
+            (
+                Box::new(fpgaio::Fpgaio::new(hz)),
+                Box::new(fpgaio::Fpgaio::new(hz)),
+            ),
+            (
+                Box::new(mps2_scc::Mps2Scc::new(1)),
+                Box::new(mps2_scc::Mps2Scc::new(1)),
+            ),
+            (
+                Box::new(lan9118::Lan9118::new([2, 0, 0, 0, 0, 1], hz)),
+                Box::new(lan9118::Lan9118::new([2, 0, 0, 0, 0, 1], hz)),
+            ),
+            (
+                Box::new(radio::Radio::new(hz, 3)),
+                Box::new(radio::Radio::new(hz, 3)),
+            ),
+            (
+                Box::new(display::Display::new(hz, 32, 16)),
+                Box::new(display::Display::new(hz, 32, 16)),
+            ),
+            (
+                Box::new(touch::Touch::new(32, 16)),
+                Box::new(touch::Touch::new(32, 16)),
+            ),
+            (
+                Box::new(gpio::Gpio::new(2, 3)),
+                Box::new(gpio::Gpio::new(2, 3)),
+            ),
+            (
+                Box::new(audio::AudioOut::new(hz, 2)),
+                Box::new(audio::AudioOut::new(hz, 2)),
+            ),
+            (
+                Box::new(audio::AudioIn::new(hz, 1)),
+                Box::new(audio::AudioIn::new(hz, 1)),
+            ),
+            (
+                Box::new(sensors::SensorHub::new(
+                    hz,
+                    &[sensors::SensorKind::Accel, sensors::SensorKind::Light],
+                )),
+                Box::new(sensors::SensorHub::new(
+                    hz,
+                    &[sensors::SensorKind::Accel, sensors::SensorKind::Light],
+                )),
+            ),
+            (
+                {
+                    let mut b = sbcon_i2c::SbconI2c::new();
+                    b.attach(Box::new(lis3dh::Lis3dh::new(hz, 0x18)));
+                    Box::new(b)
+                },
+                {
+                    let mut b = sbcon_i2c::SbconI2c::new();
+                    b.attach(Box::new(lis3dh::Lis3dh::new(hz, 0x18)));
+                    Box::new(b)
+                },
+            ),
+        ];
+        for (a, b) in models.iter_mut() {
+            // Put the original in some non-reset state: enable bits, counts.
+            for off in (0..0x40).step_by(4) {
+                a.write(off, 4, 0x0000_00ff, 100);
+            }
+            a.write(0x108, 4, 1, 150); // a sensor channel on
+            a.touch(3, 4, true, 200);
+            a.set_input("button1", 1);
+            a.advance(5_000);
+            let state = a
+                .save_state()
+                .unwrap_or_else(|| panic!("{} saves", a.kind()));
+            b.restore_state(&state).unwrap();
+            assert_eq!(a.next_deadline(), b.next_deadline(), "{}", a.kind());
+            assert_eq!(a.irq_lines(), b.irq_lines(), "{}", a.kind());
+            assert_eq!(a.leds(), b.leds(), "{}", a.kind());
+            for off in (0..0x200).step_by(4) {
+                assert_eq!(
+                    a.read(off, 4, 6_000),
+                    b.read(off, 4, 6_000),
+                    "{} at {off:#x}",
+                    a.kind()
+                );
+            }
+            assert!(b.restore_state(&[0xff, 0xff]).is_err(), "{}", a.kind());
+        }
+    }
+
     #[test]
     fn byte_lane_merge() {
         assert_eq!(merge_write(0x1122_3344, 1, 1, 0xaa), 0x1122_aa44);
@@ -242,5 +379,28 @@ mod tests {
         assert_eq!(zero_extend(0x1122_3344, 1), 0x44);
         assert_eq!(zero_extend(0x1122_3344, 2), 0x3344);
         assert_eq!(zero_extend(0x1122_3344, 4), 0x1122_3344);
+    }
+}
+
+/// Serde support for arrays longer than serde's built-in 32 elements
+/// (`#[serde(with = "crate::big_array")]`), for device snapshots.
+pub(crate) mod big_array {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer, T: Serialize, const N: usize>(
+        a: &[T; N],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        a.as_slice().serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>, const N: usize>(
+        d: D,
+    ) -> Result<[T; N], D::Error> {
+        let v: Vec<T> = Vec::deserialize(d)?;
+        let len = v.len();
+        v.try_into()
+            .map_err(|_| D::Error::custom(format!("expected {N} elements, got {len}")))
     }
 }

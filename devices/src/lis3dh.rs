@@ -166,10 +166,12 @@ const HR_MG_PER_DIGIT: [f64; 4] = [1.0, 2.0, 4.0, 12.0];
 /// How long BOOT reads 1 after it is written, in seconds.
 const BOOT_SECONDS: f64 = 0.005;
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Lis3dh {
     clock_hz: u64,
     address: u8,
     /// Storage of the read/write registers, by address.
+    #[serde(with = "crate::big_array")]
     regs: [u8; 0x40],
     accel: SensorSource,
     now: Ticks,
@@ -432,6 +434,8 @@ impl Lis3dh {
 }
 
 impl I2cTarget for Lis3dh {
+    crate::state_by_serde!();
+
     fn kind(&self) -> &'static str {
         "lis3dh"
     }

@@ -10,7 +10,7 @@ use crate::Ticks;
 /// One picture as a display showed it at a vsync: `pixels` holds
 /// `width * height` values 0x00RRGGBB, row after row, with the backlight
 /// level already applied (what a person looking at the panel sees).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct VideoFrame {
     /// Virtual time of the vsync that showed it.
     pub time: Ticks,
@@ -24,7 +24,7 @@ pub struct VideoFrame {
 /// Samples a sound output played, in order and without gaps: signed
 /// 16-bit, interleaved when `channels` is 2. `time` is when the first
 /// sample frame of the chunk started to play.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct AudioChunk {
     pub time: Ticks,
     pub rate: u32,
@@ -33,7 +33,7 @@ pub struct AudioChunk {
 }
 
 /// What a sound input (a microphone) hears.
-#[derive(Clone, Debug, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default)]
 pub enum AudioSource {
     #[default]
     Silence,
@@ -86,7 +86,7 @@ impl AudioSource {
 
 /// Where a sensor channel's readings come from. Values are in the
 /// channel's SI unit (see [`crate::sensors`]), up to three axes.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub enum SensorSource {
     Constant([f64; 3]),
     /// `offset + amplitude * wave(t / period_s)` per axis.
@@ -106,7 +106,7 @@ pub enum SensorSource {
     Trace(Arc<Vec<(f64, [f64; 3])>>),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WaveShape {
     Sine,
     Triangle,

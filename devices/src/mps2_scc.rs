@@ -61,6 +61,7 @@ const CFG4_BOARD_REV: u32 = 0x2;
 const AID_VALUE: u32 = 0x0020_0008;
 const OSCCLK_RESET: [u32; 3] = [50_000_000, 24_576_000, 25_000_000];
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Mps2Scc {
     board_id: u32,
     cfg0: u32,
@@ -118,6 +119,8 @@ impl Mps2Scc {
 }
 
 impl Device for Mps2Scc {
+    crate::state_by_serde!();
+
     fn kind(&self) -> &'static str {
         "mps2-scc"
     }

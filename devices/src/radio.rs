@@ -235,6 +235,7 @@ pub fn data_frame_dest(psdu: &[u8]) -> Option<(u16, u16)> {
 }
 
 /// A frame being received: stored in the RX buffer when it ends.
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Incoming {
     psdu: Vec<u8>,
     rssi: i8,
@@ -244,6 +245,7 @@ struct Incoming {
     collided: bool,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Radio {
     clock_hz: u64,
     eui: u32,
@@ -263,7 +265,9 @@ pub struct Radio {
     tx_count: u32,
     rx_dropped: u32,
     cca_busy: bool,
+    #[serde(with = "crate::big_array")]
     tx_buf: [u8; BUF_SIZE as usize],
+    #[serde(with = "crate::big_array")]
     rx_buf: [u8; BUF_SIZE as usize],
     /// End of the transmission in progress.
     tx_end: Option<Ticks>,
@@ -464,6 +468,8 @@ impl Radio {
 }
 
 impl Device for Radio {
+    crate::state_by_serde!();
+
     fn kind(&self) -> &'static str {
         "radio"
     }

@@ -64,6 +64,16 @@ const LINES: u32 = SCL | SDA;
 /// A device on an I2C bus, seen byte by byte: the controller decodes the
 /// bit-level protocol and calls these in bus order.
 pub trait I2cTarget: Send {
+    /// The chip's whole state, for a machine snapshot.
+    fn save_state(&self) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// Return to a saved state.
+    fn restore_state(&mut self, _state: &[u8]) -> Result<(), String> {
+        Err(format!("{} cannot be restored", self.kind()))
+    }
+
     /// Short model name used in traces (`"lis3dh"`).
     fn kind(&self) -> &'static str;
 
@@ -103,7 +113,7 @@ pub trait I2cTarget: Send {
 }
 
 /// Where the controller is in the current transfer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     /// No transfer, or one nobody takes part in (a NACK): only a START
     /// matters.
@@ -120,12 +130,14 @@ enum Phase {
     MasterAck { acked: bool },
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct SbconI2c {
     /// The master's outputs (SCL b0, SDA b1; 1 = released).
     out: u32,
     /// The addressed target is pulling SDA low.
     target_low: bool,
     phase: Phase,
+    #[serde(skip)]
     targets: Vec<Box<dyn I2cTarget>>,
     /// The target addressed by the current transfer.
     active: Option<usize>,
@@ -327,6 +339,27 @@ impl SbconI2c {
 }
 
 impl Device for SbconI2c {
+    /// The bus state, then each attached chip's own.
+    fn save_state(&self) -> Option<Vec<u8>> {
+        let chips: Option<Vec<Vec<u8>>> = self.targets.iter().map(|t| t.save_state()).collect();
+        postcard::to_allocvec(&(postcard::to_allocvec(self).ok()?, chips?)).ok()
+    }
+
+    fn restore_state(&mut self, state: &[u8]) -> Result<(), String> {
+        let bad = |e: postcard::Error| format!("sbcon-i2c: bad saved state: {e}");
+        let (bus, chips): (Vec<u8>, Vec<Vec<u8>>) = postcard::from_bytes(state).map_err(bad)?;
+        if chips.len() != self.targets.len() {
+            return Err("sbcon-i2c: saved state has another set of chips".into());
+        }
+        let targets = std::mem::take(&mut self.targets);
+        *self = postcard::from_bytes(&bus).map_err(bad)?;
+        self.targets = targets;
+        for (t, c) in self.targets.iter_mut().zip(&chips) {
+            t.restore_state(c)?;
+        }
+        Ok(())
+    }
+
     fn kind(&self) -> &'static str {
         "sbcon-i2c"
     }

@@ -107,7 +107,7 @@ pub const RATE_RESET: u32 = 1000;
 pub const WINDOW: u64 = 0x1000;
 
 /// What a channel measures: its type code, axes and unit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SensorKind {
     Accel,
     Gyro,
@@ -239,6 +239,7 @@ fn mask_axes(mut v: [f64; 3], axes: u32) -> [f64; 3] {
     v
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Channel {
     kind: SensorKind,
     source: SensorSource,
@@ -424,6 +425,7 @@ impl Channel {
 
 /// The hub: up to [`MAX_CHANNELS`] channels, each of a different
 /// [`SensorKind`], named by their kind for [`Device::set_sensor`].
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct SensorHub {
     clock_hz: u64,
     channels: Vec<Channel>,
@@ -499,6 +501,8 @@ impl SensorHub {
 }
 
 impl Device for SensorHub {
+    crate::state_by_serde!();
+
     fn kind(&self) -> &'static str {
         "sensor-hub"
     }

@@ -68,6 +68,7 @@ pub fn event_word(x: u32, y: u32, pressed: bool) -> u32 {
     EVENT_VALID | pressed | (y & 0xfff) << 16 | (x & 0xfff)
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Touch {
     width: u32,
     height: u32,
@@ -118,6 +119,8 @@ impl Touch {
 }
 
 impl Device for Touch {
+    crate::state_by_serde!();
+
     fn kind(&self) -> &'static str {
         "touch"
     }

@@ -26,6 +26,15 @@ impl Zero {
 }
 
 impl Device for Zero {
+    /// Nothing to save: no state.
+    fn save_state(&self) -> Option<Vec<u8>> {
+        Some(Vec::new())
+    }
+
+    fn restore_state(&mut self, _state: &[u8]) -> Result<(), String> {
+        Ok(())
+    }
+
     fn kind(&self) -> &'static str {
         self.kind
     }

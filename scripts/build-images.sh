@@ -43,6 +43,10 @@ IMAGES=(
   "sensor-report  sensor-node"
   "audio-tone     speaker"
   "gfx-bench      watch"
+  "home-phone     phone"
+  "home-watch     watch"
+  "home-speaker   speaker"
+  "home-node      sensor-node"
 )
 
 command -v "$CC" >/dev/null || { echo "build-images: $CC not found (run scripts/setup.sh)" >&2; exit 1; }

@@ -85,6 +85,7 @@
  * BOARD_HAS_SENSORS            SNS1 (sensors.h); BOARD_NUM_SENSOR_CHANNELS, and
  *                              SENSOR_CH_<TYPE> = channel index, defined only for
  *                              the sensors the board has (test with #ifdef)
+ * BOARD_HAS_RADIO              RAD1 packet radio (radio.h: RADIO_BASE, IRQ_RADIO)
  *
  * Everything not defined for a board below is 0 (absent).
  */
@@ -125,6 +126,7 @@
 #define SENSOR_CH_ACCEL             0
 #define SENSOR_CH_HEART_RATE        1
 #define SENSOR_CH_STEPS             2
+#define BOARD_HAS_RADIO             1
 
 #elif defined(BOARD_SPEAKER)
 #define BOARD_HAS_GPIO              1
@@ -137,6 +139,7 @@
 #define BOARD_HAS_SENSORS           1
 #define BOARD_NUM_SENSOR_CHANNELS   1
 #define SENSOR_CH_TEMPERATURE       0
+#define BOARD_HAS_RADIO             1
 
 #elif defined(BOARD_PHONE)
 #define BOARD_HAS_DISPLAY           1
@@ -154,6 +157,7 @@
 #define BOARD_NUM_SENSOR_CHANNELS   2
 #define SENSOR_CH_ACCEL             0
 #define SENSOR_CH_LIGHT             1
+#define BOARD_HAS_RADIO             1
 
 #elif defined(BOARD_SENSOR_NODE)
 #define BOARD_HAS_GPIO              1
@@ -164,6 +168,7 @@
 #define SENSOR_CH_TEMPERATURE       0
 #define SENSOR_CH_HUMIDITY          1
 #define SENSOR_CH_LIGHT             2
+#define BOARD_HAS_RADIO             1
 #endif
 
 #ifndef BOARD_HAS_DISPLAY
@@ -186,6 +191,9 @@
 #ifndef BOARD_HAS_SENSORS
 #define BOARD_HAS_SENSORS           0
 #define BOARD_NUM_SENSOR_CHANNELS   0
+#endif
+#ifndef BOARD_HAS_RADIO
+#define BOARD_HAS_RADIO             0
 #endif
 
 /* Number of external interrupts wired to the NVIC (exceptions 16..47). */

@@ -1,7 +1,7 @@
 /*
- * SMSC LAN9118 10/100 Ethernet controller: the MPS2 boards' network port
- * (AN385/AN386: registers at 0x4020_0000, interrupt IRQ 13), and the driver
- * in lib/net/lan9118.c.
+ * SMSC LAN9118 10/100 Ethernet controller: the network port of the MPS2-based
+ * boards (AN385/AN386, watch, speaker, phone: 0x4020_0000, IRQ 13; only the
+ * sensor-node has none), and the driver in lib/net/lan9118.c.
  *
  * Register layout and bit meanings are from the LAN9118 datasheet (32-bit
  * bus mode: every register is one dword; the FIFO ports alias over 32-byte
@@ -13,7 +13,7 @@
 
 #include <stdint.h>
 
-#if defined(BOARD_AN385) || defined(BOARD_AN386)
+#if !defined(BOARD_SENSOR_NODE)
 #define LAN9118_BASE 0x40200000u
 #define IRQ_ETHERNET 13
 #endif

@@ -4,8 +4,8 @@
  * this header is its documentation; the model is devices/src/radio.rs.
  * QEMU has no such device: images using it run on Ensemble only.
  *
- * On the sensor-node board: registers at 0x4000_A000 (a 4 KiB window),
- * interrupt IRQ 6.
+ * Sensor-node board: registers at 0x4000_A000 (a 4 KiB window), IRQ 6; watch,
+ * speaker and phone: 0x4010_6000, IRQ 31 (see RADIO_IRQ_HANDLER below).
  *
  * ---- What it does -------------------------------------------------------
  *
@@ -144,6 +144,20 @@ _Static_assert(__builtin_offsetof(struct radio_regs, eui) == 0x3C, "radio layout
 _Static_assert(__builtin_offsetof(struct radio_regs, rx_dropped) == 0x40, "radio layout");
 _Static_assert(__builtin_offsetof(struct radio_regs, tx_buf) == 0x100, "radio layout");
 _Static_assert(__builtin_offsetof(struct radio_regs, rx_buf) == 0x200, "radio layout");
+
+/*
+ * The MPS2-based profiles with a radio (watch, speaker, phone) have it after
+ * Ensemble's other devices (0x4010_0000.., IRQ 25-30); the MPS2 boards
+ * themselves (AN385, AN386) have none. RADIO_IRQ_HANDLER names the handler
+ * an image defines for it: `void RADIO_IRQ_HANDLER(void) { ... }`.
+ */
+#if defined(BOARD_WATCH) || defined(BOARD_SPEAKER) || defined(BOARD_PHONE)
+#define RADIO_BASE 0x40106000u
+#define IRQ_RADIO  31
+#define RADIO_IRQ_HANDLER IRQ31_Handler
+#elif defined(BOARD_SENSOR_NODE)
+#define RADIO_IRQ_HANDLER IRQ6_Handler
+#endif
 
 #ifdef RADIO_BASE
 #define RADIO ((struct radio_regs *)RADIO_BASE)

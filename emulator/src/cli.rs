@@ -13,7 +13,9 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use crate::board::{Board, IrqTarget, MemoryKind};
+use crate::frontend::animation::{AnimationWriter, Palette};
 use crate::frontend::headless::{parse_audio_source, parse_sensor_source, WavSink};
+use crate::frontend::netview::NetView;
 use crate::frontend::record::Recorder;
 use crate::frontend::sinks::{self, Sinks};
 use crate::frontend::{window, Panel, UserInput};
@@ -119,6 +121,17 @@ struct ScenarioArgs {
     /// With windows, do not play the devices' sound on the host.
     #[arg(long)]
     mute: bool,
+    /// With --artifacts: a frame of network.gif and of each screen's
+    /// <device>.gif every DURATION of virtual time.
+    #[arg(
+        long = "gif-interval",
+        value_name = "DURATION",
+        default_value = "100ms"
+    )]
+    gif_interval: String,
+    /// With --artifacts: write no animations (network.png still is).
+    #[arg(long = "no-animation")]
+    no_animation: bool,
 }
 
 fn default_threads() -> usize {
@@ -814,9 +827,100 @@ fn report_crash(machine: &Machine, info: &CrashInfo, watch: &Watch) {
     }
 }
 
+/// Animations lag this far behind the run, so that radio frames (told at
+/// the first quantum after they end on air) are in before their time is
+/// drawn.
+const ANIMATION_LAG_NS: u64 = 50_000_000;
+/// Device screens wider than this are shrunk in their animations.
+const SCREEN_GIF_MAX_WIDTH: u32 = 320;
+/// The live network view is redrawn at most this often (host time).
+const LIVE_NET_INTERVAL: Duration = Duration::from_millis(40);
+
+/// A scenario's animations in the artifacts folder: network.gif and a
+/// <device>.gif per device that shows something, with a frame every
+/// `interval_ns` of virtual time.
+struct Animations {
+    dir: std::path::PathBuf,
+    interval_ns: u64,
+    /// The next frame's virtual time.
+    next_ns: u64,
+    network: Option<AnimationWriter>,
+    screens: Vec<ScreenAnimation>,
+}
+
+#[derive(Default)]
+struct ScreenAnimation {
+    writer: Option<AnimationWriter>,
+    /// Frames shown by the end of a quantum (its time), not yet sampled.
+    queue: VecDeque<(u64, ensemble_devices::VideoFrame)>,
+    current: Option<ensemble_devices::VideoFrame>,
+}
+
+impl Animations {
+    /// Writes the frames due up to `upto_ns`.
+    fn sample(&mut self, view: &mut NetView, names: &[String], upto_ns: u64) -> Result<()> {
+        while self.next_ns <= upto_ns {
+            let t = self.next_ns;
+            if let Some(w) = self.network.as_mut() {
+                w.push(&view.render(t), t)?;
+            }
+            for (i, s) in self.screens.iter_mut().enumerate() {
+                while s.queue.front().is_some_and(|(at, _)| *at <= t) {
+                    s.current = s.queue.pop_front().map(|(_, f)| f);
+                }
+                let Some(f) = &s.current else { continue };
+                if s.writer.is_none() {
+                    let file = if names[i] == "network" {
+                        "network.screen.gif".to_string()
+                    } else {
+                        format!("{}.gif", names[i])
+                    };
+                    let mut w = AnimationWriter::for_screen(
+                        &self.dir.join(file),
+                        f.width,
+                        f.height,
+                        SCREEN_GIF_MAX_WIDTH,
+                    )?;
+                    if t > 0 {
+                        // Dark until the screen first showed something.
+                        let blank = ensemble_devices::VideoFrame {
+                            time: 0,
+                            seq: 0,
+                            width: f.width,
+                            height: f.height,
+                            pixels: vec![0; (f.width * f.height) as usize],
+                        };
+                        w.push(&blank, 0)?;
+                    }
+                    s.writer = Some(w);
+                }
+                s.writer.as_mut().expect("created").push(f, t)?;
+            }
+            self.next_ns += self.interval_ns;
+        }
+        view.forget_before(self.next_ns.saturating_sub(self.interval_ns));
+        Ok(())
+    }
+
+    fn finish(mut self, view: &mut NetView, names: &[String], end_ns: u64) -> Result<()> {
+        self.sample(view, names, end_ns)?;
+        let end = end_ns.max(self.next_ns);
+        if let Some(w) = self.network.take() {
+            w.finish(end)?;
+        }
+        for s in self.screens {
+            if let Some(w) = s.writer {
+                w.finish(end)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Watches a scenario for the command line: prints consoles as
 /// `[device] line`, and with windows, updates their panels and passes
-/// their inputs on.
+/// their inputs on; draws the network view into its window and, with
+/// artifacts, into network.png and the animations.
 struct ScenarioView {
     names: Vec<String>,
     width: usize,
@@ -828,6 +932,73 @@ struct ScenarioView {
     sound: Option<crate::frontend::sound::SoundOutput>,
     started: Instant,
     stop: Option<Arc<AtomicBool>>,
+    /// Virtual time at the last quantum's end.
+    now: u64,
+    /// The network view (with artifacts or windows).
+    want_netview: bool,
+    netview: Option<NetView>,
+    net_panel: Option<Arc<Mutex<Panel>>>,
+    last_net_draw: Option<Instant>,
+    artifacts: Option<std::path::PathBuf>,
+    /// Frame interval of the animations (None: no animations).
+    animation_interval_ns: Option<u64>,
+    animations: Option<Animations>,
+    /// Something went wrong writing the animations: the error, told once
+    /// the run ends.
+    animation_error: Option<anyhow::Error>,
+}
+
+impl ScenarioView {
+    fn speed(&self, now_ns: u64) -> f64 {
+        now_ns as f64 / 1e9 / self.started.elapsed().as_secs_f64().max(1e-9)
+    }
+
+    /// Redraws the network window (at most every LIVE_NET_INTERVAL unless
+    /// `force`).
+    fn draw_live(&mut self, now_ns: u64, force: bool) {
+        let (Some(panel), Some(view)) = (&self.net_panel, &self.netview) else {
+            return;
+        };
+        if !force
+            && self
+                .last_net_draw
+                .is_some_and(|t| t.elapsed() < LIVE_NET_INTERVAL)
+        {
+            return;
+        }
+        self.last_net_draw = Some(Instant::now());
+        let frame = view.render_with_speed(now_ns, Some(self.speed(now_ns)));
+        // Device d's window is window d + 1 (the network view's is 0).
+        let links = view
+            .device_boxes(now_ns)
+            .into_iter()
+            .map(|(r, d)| (r, d + 1))
+            .collect();
+        let mut p = panel.lock().expect("panel lock");
+        p.frame = Some(frame);
+        p.focus_links = links;
+    }
+
+    /// The end of the run: the last frames of the animations, network.png.
+    fn finish(&mut self, end_ns: u64) -> Result<()> {
+        self.draw_live(end_ns, true);
+        if let Some(e) = self.animation_error.take() {
+            return Err(e.context("writing the animations"));
+        }
+        let Some(view) = self.netview.as_mut() else {
+            return Ok(());
+        };
+        if let Some(a) = self.animations.take() {
+            a.finish(view, &self.names, end_ns)
+                .context("writing the animations")?;
+        }
+        if let Some(dir) = &self.artifacts {
+            let p = dir.join("network.png");
+            crate::frontend::headless::write_png(&p, &view.render(end_ns))
+                .with_context(|| format!("writing {}", p.display()))?;
+        }
+        Ok(())
+    }
 }
 
 impl crate::world::Observer for ScenarioView {
@@ -851,16 +1022,87 @@ impl crate::world::Observer for ScenarioView {
     }
 
     fn progress(&mut self, now_ns: u64) {
-        let speed = now_ns as f64 / 1e9 / self.started.elapsed().as_secs_f64().max(1e-9);
-        for p in &self.panels {
+        self.now = now_ns;
+        let speed = self.speed(now_ns);
+        for p in self.panels.iter().chain(&self.net_panel) {
             p.lock().expect("panel lock").status =
                 format!("t {:.3} s  {speed:.2}x", now_ns as f64 / 1e9);
         }
+        if let (Some(a), Some(view)) = (self.animations.as_mut(), self.netview.as_mut()) {
+            if let Err(e) = a.sample(view, &self.names, now_ns.saturating_sub(ANIMATION_LAG_NS)) {
+                self.animation_error = Some(e);
+                self.animations = None;
+            }
+        } else if let Some(view) = self.netview.as_mut() {
+            view.forget_before(now_ns.saturating_sub(ANIMATION_LAG_NS));
+        }
+        self.draw_live(now_ns, false);
     }
 
     fn screen(&mut self, dev: usize, frame: &ensemble_devices::VideoFrame) {
         if let Some(p) = self.panels.get(dev) {
             p.lock().expect("panel lock").frame = Some(frame.clone());
+        }
+        if let Some(s) = self
+            .animations
+            .as_mut()
+            .and_then(|a| a.screens.get_mut(dev))
+        {
+            s.queue.push_back((self.now, frame.clone()));
+        }
+    }
+
+    fn topology(&mut self, topology: &crate::world::Topology) {
+        if !self.want_netview {
+            return;
+        }
+        let (w, h) = crate::frontend::netview::DEFAULT_SIZE;
+        self.netview = Some(NetView::new(topology, w, h));
+        if let (Some(dir), Some(interval_ns)) = (&self.artifacts, self.animation_interval_ns) {
+            let network = AnimationWriter::create(
+                &dir.join("network.gif"),
+                w,
+                h,
+                Palette::with_colours(&crate::frontend::netview::palette()),
+            );
+            match network {
+                Ok(n) => {
+                    self.animations = Some(Animations {
+                        dir: dir.clone(),
+                        interval_ns,
+                        next_ns: 0,
+                        network: Some(n),
+                        screens: (0..topology.devices.len())
+                            .map(|_| ScreenAnimation::default())
+                            .collect(),
+                    })
+                }
+                Err(e) => self.animation_error = Some(e),
+            }
+        }
+    }
+
+    fn moved(&mut self, dev: usize, position: [f64; 3], now_ns: u64) {
+        if let Some(v) = self.netview.as_mut() {
+            v.moved(dev, position, now_ns);
+        }
+    }
+
+    fn link(&mut self, net: usize, dev: usize, up: bool, now_ns: u64) {
+        if let Some(v) = self.netview.as_mut() {
+            v.link(net, dev, up, now_ns);
+        }
+    }
+
+    fn partition(&mut self, net: usize, groups: &[Vec<usize>], now_ns: u64) {
+        if let Some(v) = self.netview.as_mut() {
+            v.partition(net, groups, now_ns);
+        }
+    }
+
+    fn packet(&mut self, packet: &crate::world::PacketEvent) {
+        if let Some(v) = self.netview.as_mut() {
+            v.packet(packet);
         }
     }
 
@@ -885,7 +1127,13 @@ impl crate::world::Observer for ScenarioView {
             return Vec::new();
         };
         let mut out = Vec::new();
-        for (dev, input) in rx.try_iter() {
+        for (panel, input) in rx.try_iter() {
+            // Window 0 is the network view's, when there is one: not a
+            // device.
+            let offset = self.net_panel.is_some() as usize;
+            let Some(dev) = panel.checked_sub(offset).filter(|d| *d < self.names.len()) else {
+                continue;
+            };
             out.push((
                 dev,
                 match input {
@@ -905,6 +1153,9 @@ impl crate::world::Observer for ScenarioView {
                     }
                     UserInput::Close => {
                         self.open[dev] = false;
+                        if let Some(v) = self.netview.as_mut() {
+                            v.power(dev, false, self.now);
+                        }
                         Inbound::PowerOff
                     }
                 },
@@ -935,6 +1186,16 @@ fn scenario(args: ScenarioArgs) -> Result<i32> {
         pcap_dir: args.pcap.as_ref().map(std::path::PathBuf::from),
         realtime: args.realtime,
     };
+    let animation_interval_ns = match parse_duration_ns(&args.gif_interval) {
+        Some(ns) if ns >= 10_000_000 => Some(ns as u64),
+        _ => {
+            return Err(anyhow!(
+                "--gif-interval '{}': expected a duration of at least 10ms, like 100ms",
+                args.gif_interval
+            ))
+        }
+    };
+    let windowed = !args.headless && window::display_available();
     let names: Vec<String> = scn.devices.iter().map(|d| d.name.clone()).collect();
     let mut view = ScenarioView {
         width: names.iter().map(|n| n.len()).max().unwrap_or(0),
@@ -947,8 +1208,16 @@ fn scenario(args: ScenarioArgs) -> Result<i32> {
         sound: None,
         started: Instant::now(),
         stop: None,
+        now: 0,
+        want_netview: windowed || args.artifacts.is_some(),
+        netview: None,
+        net_panel: None,
+        last_net_draw: None,
+        artifacts: opts.artifacts.clone(),
+        animation_interval_ns: animation_interval_ns.filter(|_| !args.no_animation),
+        animations: None,
+        animation_error: None,
     };
-    let windowed = !args.headless && window::display_available();
     let report = if windowed {
         let mut panels = Vec::new();
         for d in &scn.devices {
@@ -960,6 +1229,16 @@ fn scenario(args: ScenarioArgs) -> Result<i32> {
         let (input_tx, input_rx) = mpsc::channel();
         let stop = sinks::stop_flag();
         view.panels = panels.clone();
+        // The network view: one more window, first (top left), so the
+        // devices' windows are panels 1.. of the window system.
+        let (w, h) = crate::frontend::netview::DEFAULT_SIZE;
+        let net_panel = Arc::new(Mutex::new(Panel {
+            name: "network".into(),
+            screen_size: Some((w, h)),
+            ..Panel::default()
+        }));
+        view.net_panel = Some(net_panel.clone());
+        panels.insert(0, net_panel);
         view.inputs = Some(input_rx);
         view.stop = Some(stop.clone());
         if !args.mute {
@@ -970,7 +1249,10 @@ fn scenario(args: ScenarioArgs) -> Result<i32> {
         let runner = std::thread::Builder::new()
             .name("ensemble-scenario".into())
             .spawn(move || {
-                let r = world::run_observed(&scn, &opts, &mut view);
+                let r = world::run_observed(&scn, &opts, &mut view).and_then(|r| {
+                    view.finish(r.time_ns)?;
+                    Ok(r)
+                });
                 if let Some(stop) = &view.stop {
                     stop.store(true, std::sync::atomic::Ordering::SeqCst);
                 }
@@ -985,7 +1267,9 @@ fn scenario(args: ScenarioArgs) -> Result<i32> {
             .map_err(|_| anyhow!("the scenario thread panicked"))??;
         return Ok(scenario_verdict(&args.file, &scn2, report));
     } else {
-        world::run_observed(&scn, &opts, &mut view)?
+        let report = world::run_observed(&scn, &opts, &mut view)?;
+        view.finish(report.time_ns)?;
+        report
     };
     Ok(scenario_verdict(&args.file, &scn, report))
 }

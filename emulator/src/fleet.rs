@@ -7,8 +7,9 @@
 //! spread over threads cannot change any result; outcomes are returned in
 //! machine order.
 
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{channel, Receiver, RecvError, Sender, TryRecvError};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use ensemble_devices::{AudioChunk, AudioSource, SensorSource, VideoFrame};
 
@@ -110,6 +111,8 @@ struct Hosted {
     index: usize,
     machine: Machine,
     console: String,
+    /// The console's device index (looked up once).
+    console_index: Option<usize>,
     crashed: bool,
     off: bool,
 }
@@ -119,10 +122,12 @@ impl Hosted {
         let mut machine = Machine::new(spec.board, spec.image, Trace::off())
             .map_err(|e| format!("device '{}': {e}", spec.name))?;
         machine.capture_media(true, true);
+        let console_index = machine.device_index(&spec.console);
         Ok(Hosted {
             index,
             machine,
             console: spec.console,
+            console_index,
             crashed: false,
             off: false,
         })
@@ -135,11 +140,17 @@ impl Hosted {
         mut inbox: Vec<(usize, Inbound)>,
     ) -> Vec<(usize, Outcome)> {
         let mut results = Vec::with_capacity(hosted.len());
+        // Machines are hosted in index order: a stable sort hands each its
+        // items in their order, in one pass.
+        inbox.sort_by_key(|(i, _)| *i);
+        let mut items = inbox.into_iter().peekable();
         for h in hosted {
-            let (mine, rest): (Vec<_>, Vec<_>) =
-                inbox.into_iter().partition(|(i, _)| *i == h.index);
-            inbox = rest;
-            let mine = mine.into_iter().map(|(_, x)| x).collect();
+            // (Items for a machine not hosted here cannot occur; dropped.)
+            while items.next_if(|(i, _)| *i < h.index).is_some() {}
+            let mut mine = Vec::new();
+            while let Some((_, x)) = items.next_if(|(i, _)| *i == h.index) {
+                mine.push(x);
+            }
             results.push((h.index, h.advance(until_ns, mine)));
         }
         results
@@ -191,7 +202,9 @@ impl Hosted {
         let until = ns_to_ticks(until_ns as u128, hz);
         loop {
             let stop = self.machine.run(until);
-            out.console.extend(self.machine.take_output(&self.console));
+            if let Some(i) = self.console_index {
+                out.console.extend(self.machine.take_output_of(i));
+            }
             for (t, nic, frame) in self.machine.take_frames() {
                 let ns = (t as u128 * 1_000_000_000 / hz as u128) as u64;
                 out.frames.push((ns, nic, frame));
@@ -271,7 +284,7 @@ impl Fleet {
                     if ready_tx.send(Ok(nics)).is_err() {
                         return;
                     }
-                    while let Ok(Cmd::Advance { until_ns, inbox }) = cmd_rx.recv() {
+                    while let Ok(Cmd::Advance { until_ns, inbox }) = recv_soon(&cmd_rx) {
                         if out_tx
                             .send(Hosted::advance_all(&mut hosted, until_ns, inbox))
                             .is_err()
@@ -333,7 +346,7 @@ impl Fleet {
             outcomes[i] = Some(o);
         }
         for w in &self.workers {
-            for (i, o) in w.rx.recv().expect("worker thread alive") {
+            for (i, o) in recv_soon(&w.rx).expect("worker thread alive") {
                 outcomes[i] = Some(o);
             }
         }
@@ -341,6 +354,28 @@ impl Fleet {
             .into_iter()
             .map(|o| o.expect("every machine reports"))
             .collect()
+    }
+}
+
+/// How long a thread polls for the next message before it sleeps: the
+/// threads hand over once per quantum, usually within microseconds of
+/// each other, and waking a sleeping thread costs tens of microseconds.
+const SPIN: Duration = Duration::from_micros(100);
+
+/// `rx.recv()`, polling for a short while before sleeping.
+fn recv_soon<T>(rx: &Receiver<T>) -> Result<T, RecvError> {
+    let start = Instant::now();
+    loop {
+        for _ in 0..64 {
+            match rx.try_recv() {
+                Ok(v) => return Ok(v),
+                Err(TryRecvError::Disconnected) => return Err(RecvError),
+                Err(TryRecvError::Empty) => std::hint::spin_loop(),
+            }
+        }
+        if start.elapsed() >= SPIN {
+            return rx.recv();
+        }
     }
 }
 

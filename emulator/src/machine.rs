@@ -25,8 +25,16 @@ const PPB: [(u64, u64); 2] = [(0xe000_0000, 0xe000), (0xe000_f000, 0xf_1000)];
 /// The longest the CPU runs without the loop looking at devices (1 ms at
 /// 25 MHz): bounds how long output waits in a device before it is seen.
 const MAX_SLICE: Ticks = 25_000;
-/// Never a Thumb PC: keeps `emu_start`'s `until` from ever matching.
+/// Never a Thumb PC: keeps `emu_start`'s `until` from ever matching
+/// (and exits come from the engine's exit list, left empty, anyway).
 const NO_EXIT: u64 = 0xffff_ffff;
+/// Each machine's translation buffer (QEMU's default reserves 1 GiB).
+/// The images here translate to 50-350 KiB of host code; a guest that
+/// needs more gets its translations flushed and made again when the
+/// buffer is full, invisibly to it. Kept under 2 MiB so that it is never
+/// one transparent huge page (Unicorn asks for them): that cost 2 MiB of
+/// memory and of zeroing per machine.
+const TB_BUFFER_BYTES: u32 = (2 << 20) - (64 << 10);
 
 #[derive(Debug, Error)]
 pub enum MachineError {
@@ -70,6 +78,11 @@ enum CpuExit {
     /// An unaligned access with CCR.UNALIGN_TRP set; for a store, the bytes
     /// it overwrote, to be put back so the faulting store has no effect.
     Unaligned { undo: Option<(u64, Vec<u8>)> },
+    /// A hook could not enter an exception (lockup, bad stack).
+    EntryFailed { err: EntryError, pc: u32 },
+    /// Code is about to run from RAM that was mapped without EXEC
+    /// (`Hw::exec_wanted`); nothing for the loop to do once it is mapped.
+    ExecEnabled,
 }
 
 /// Why `Machine::run` returned.
@@ -110,6 +123,11 @@ pub struct Hw {
     /// Ticks skipped while the guest slept: `now - idle` is work done.
     pub idle: Ticks,
     pub stop_at: Ticks,
+    /// The block hook's fast path runs while `now < limit`: `stop_at`,
+    /// or 0 whenever it must look closer (attention, an exception that
+    /// may preempt, stopping, single-stepping). Set before the CPU runs
+    /// and zeroed by whatever sets those meanwhile.
+    limit: Ticks,
     pub scs: Scs,
     pub slots: Vec<Slot>,
     /// Set by MMIO accesses that changed interrupt lines, deadlines or
@@ -137,6 +155,43 @@ pub struct Hw {
     skip_break: Option<u64>,
     /// Single-stepping: blocks do not count their ticks (one is added).
     stepping: bool,
+    /// The machine's second handle on this engine (see `install_hooks`).
+    engine: *mut Unicorn<'static, Hw>,
+    /// RAM mappings (address, size, index into `memory`) not yet executed
+    /// from, mapped without EXEC so that the engine's stores there skip
+    /// its check for translated code to invalidate (M-profile RAM is
+    /// executable, so the engine's own fast path never applies to it).
+    /// The first fetch from one makes its region executable before the
+    /// code runs, so translated code in RAM is always checked for.
+    no_exec: Vec<(u64, u64, usize)>,
+    /// The region (index into `memory`) a fetch asked to make executable.
+    exec_wanted: Option<usize>,
+    /// The guest executed WFI (or WFE, a branch to itself, sleep-on-exit)
+    /// and waits for an event.
+    sleeping: bool,
+    /// A service collected output for the outside world.
+    output_ready: bool,
+    /// A device asked for a system reset (reset line) at a service.
+    reset_pending: bool,
+    /// An MMIO access touched a device since the last full service.
+    touched: bool,
+    /// Until then no device needs service unless touched or `attention`
+    /// is set: the earliest device deadline or frame arrival (0 while a
+    /// device has input waiting to enter it).
+    quiet_until: Ticks,
+    /// The limit of the present `Machine::run`.
+    until: Ticks,
+    /// Bytes each device sent since last taken, and frames network
+    /// devices sent: (time sent, device, bytes).
+    outputs: Vec<Vec<u8>>,
+    frames: Vec<(Ticks, String, Vec<u8>)>,
+    media: Media,
+    /// Backing store of RAM/ROM regions; Unicorn maps these pointers
+    /// (`Hw` is dropped after the engine is closed). Where each region is
+    /// mapped: (address, size, index into `memory`, writable), aliases
+    /// included. Devices reach RAM through it.
+    memory: Vec<Box<[u8]>>,
+    ram_map: Vec<(u64, u64, usize, bool)>,
 }
 
 impl Hw {
@@ -144,9 +199,181 @@ impl Hw {
         let hw = uc.get_data_mut();
         if !hw.stopping {
             hw.stopping = true;
+            hw.limit = 0;
             hw.exit = Some(exit);
             let _ = uc.emu_stop();
         }
+    }
+
+    /// The device side of `Machine::service`: everything but the reset
+    /// itself, which needs the CPU (`reset_pending` asks for it).
+    fn service(&mut self) {
+        let now = self.now;
+        self.scs.advance(now);
+        if !self.attention && !self.touched && now < self.quiet_until {
+            // No device needs service (see `Slot::needs_service`).
+            self.irq_maybe = self.scs.may_preempt();
+            return;
+        }
+        let mut output = false;
+        let mut lines_moved = false;
+        let mut ram = GuestRam {
+            map: &self.ram_map,
+            memory: &mut self.memory,
+        };
+        let media = &mut self.media;
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            if !slot.needs_service(now) {
+                continue;
+            }
+            slot.dev.advance(now);
+            slot.dev.dma(&mut ram, now);
+            for frame in slot.dev.take_video() {
+                if media.keep_video {
+                    media.video.push((i, frame.clone()));
+                }
+                media.latest[i] = Some(frame);
+            }
+            for chunk in slot.dev.take_audio() {
+                if media.keep_audio {
+                    media.audio.push((i, chunk));
+                }
+            }
+            if !slot.input.is_empty() {
+                let bytes: Vec<u8> = slot.input.iter().copied().collect();
+                let n = slot.dev.push_input(&bytes, now);
+                slot.input.drain(..n);
+            }
+            while slot.arrivals.front().is_some_and(|(t, _)| *t <= now) {
+                let (_, frame) = slot.arrivals.pop_front().expect("checked above");
+                slot.dev.receive_frame(&frame, now);
+            }
+            let out = slot.dev.take_output();
+            if !out.is_empty() {
+                self.outputs[i].extend_from_slice(&out);
+                output = true;
+            }
+            for frame in slot.dev.take_frames() {
+                self.frames.push((now, slot.name.clone(), frame));
+                output = true;
+            }
+            lines_moved |= slot.refresh();
+        }
+        if lines_moved {
+            let mut levels = vec![false; self.scs.info.num_irq];
+            let mut nmi = false;
+            let mut reset = false;
+            for slot in &self.slots {
+                let (n, r) = slot.route_irqs(&mut levels);
+                nmi |= n;
+                reset |= r;
+            }
+            for (n, level) in levels.into_iter().enumerate() {
+                self.scs.set_irq_level(n, level);
+            }
+            // NMI is edge-triggered from the wired lines.
+            if nmi && !self.nmi_level {
+                self.scs.set_pending(EXC_NMI);
+            }
+            self.nmi_level = nmi;
+            self.reset_pending |= reset;
+        }
+        self.attention = false;
+        self.touched = false;
+        self.update_quiet_until();
+        self.irq_maybe = self.scs.may_preempt();
+        self.output_ready |= output;
+    }
+
+    fn update_quiet_until(&mut self) {
+        self.quiet_until = if self.slots.iter().any(|s| s.has_input()) {
+            0
+        } else {
+            self.slots
+                .iter()
+                .filter_map(|s| s.deadline())
+                .chain(
+                    self.slots
+                        .iter()
+                        .filter_map(|s| s.arrivals.front().map(|a| a.0)),
+                )
+                .min()
+                .unwrap_or(Ticks::MAX)
+        };
+    }
+
+    /// May hooks do the run loop's work (see `run_on`)? Not while a
+    /// debugger steps or has breakpoints: the loop handles those.
+    fn in_engine(&self) -> bool {
+        !self.stepping && self.break_hooks.is_empty() && self.skip_break.is_none()
+    }
+
+    /// The guest enabled a CCR trap whose hooks are not installed yet.
+    fn ccr_traps_unarmed(&self) -> bool {
+        let ccr = self.scs.ccr();
+        (ccr & CCR_DIV_0_TRP != 0 && !self.div_trap_hooked)
+            || (ccr & CCR_UNALIGN_TRP != 0 && !self.unaligned_trap_hooked)
+    }
+
+    fn set_limit(&mut self) {
+        self.limit = if self.attention || self.irq_maybe || self.stopping || self.stepping {
+            0
+        } else {
+            self.stop_at
+        };
+    }
+
+    /// Read guest RAM or ROM straight from the backing store; false when
+    /// the bytes are not all in one such region.
+    pub(crate) fn ram_read(&self, addr: u64, buf: &mut [u8]) -> bool {
+        match find_ram(&self.ram_map, addr, buf.len(), false) {
+            Some((idx, off)) => {
+                buf.copy_from_slice(&self.memory[idx][off..off + buf.len()]);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Write guest RAM straight into the backing store (translated code
+    /// there is the caller's business); false when the bytes are not all
+    /// in one RAM region.
+    pub(crate) fn ram_write(&mut self, addr: u64, data: &[u8]) -> bool {
+        match find_ram(&self.ram_map, addr, data.len(), true) {
+            Some((idx, off)) => {
+                self.memory[idx][off..off + data.len()].copy_from_slice(data);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn wants_reset(&self) -> bool {
+        self.reset_pending || self.scs.reset_requested
+    }
+
+    /// The earliest device deadline, frame arrival or SysTick zero.
+    fn next_deadline(&self) -> Option<Ticks> {
+        // After a service, `quiet_until` is the earliest of the devices'
+        // (`MAX` for none); 0 only while input waits, which also asks for
+        // the same full computation.
+        let devices = if self.quiet_until != 0 && !self.touched && !self.attention {
+            (self.quiet_until != Ticks::MAX).then_some(self.quiet_until)
+        } else {
+            self.slots
+                .iter()
+                .filter_map(|s| s.deadline())
+                .chain(
+                    self.slots
+                        .iter()
+                        .filter_map(|s| s.arrivals.front().map(|a| a.0)),
+                )
+                .min()
+        };
+        devices
+            .into_iter()
+            .chain(self.scs.next_deadline(self.now))
+            .min()
     }
 
     fn mmio_read(&mut self, idx: usize, off: u64, size: usize) -> u64 {
@@ -154,8 +381,10 @@ impl Hw {
         let slot = &mut self.slots[idx];
         let v = slot.dev.read(off, size as u8, now);
         slot.dirty = true;
+        self.touched = true;
         if slot.changed() || slot.has_input() {
             self.attention = true;
+            self.limit = 0;
         }
         self.trace.mmio(now, &slot.name, false, off, size, v);
         v as u64
@@ -166,11 +395,13 @@ impl Hw {
         let slot = &mut self.slots[idx];
         slot.dev.write(off, size as u8, value as u32, now);
         slot.dirty = true;
+        self.touched = true;
         // Stop the CPU only when the write changed what the loop acts on:
         // interrupt lines, a deadline, or a frame to send. UART bytes wait
         // in the device until the next service (at most MAX_SLICE away).
         if slot.changed() || slot.dev.wants_service() {
             self.attention = true;
+            self.limit = 0;
         }
         self.trace
             .mmio(now, &slot.name, true, off, size, value as u32);
@@ -192,70 +423,103 @@ impl Hw {
 
 /// Virtual time: one tick per halfword of code in each block entered.
 /// Thumb block sizes are in bytes and instructions are 2 or 4 bytes;
-/// halfwords are exact, cheap and deterministic. Stops the CPU, before the
-/// block runs, at a deadline, when a device needs attention, when an
-/// exception could now be taken, or on a two-byte block branching to itself.
+/// halfwords are exact, cheap and deterministic. Before the block runs,
+/// at a deadline, when a device needs attention or when an exception
+/// could now be taken, does the run loop's work in the engine (`run_on`,
+/// which may enter an exception instead of running the block) or stops
+/// the CPU; stops it on a two-byte block branching to itself.
 unsafe extern "C" fn block_hook(uc: *mut sys::uc_engine, addr: u64, size: u32, data: *mut c_void) {
-    // SAFETY: `data` is the machine's `Hw`, valid while the engine runs
-    // (see `install_hooks`); nothing else touches it during the callback.
+    // SAFETY: `data` is the engine's `Hw`, valid while the engine runs
+    // (see `install_hooks`), which nothing else touches during the callback.
     let hw = unsafe { &mut *(data as *mut Hw) };
-    if hw.stopping {
+    if hw.now < hw.limit && (addr != hw.last_block || size != 2) {
+        // Nothing to look at (see `Hw::limit`): count the block. This
+        // path is kept small (no register saves): it runs for every block.
+        hw.last_block = addr;
+        hw.now += (size as u64).div_ceil(2).max(1);
         return;
     }
+    // SAFETY: as above.
+    unsafe { block_hook_slow(uc, addr, size, data) }
+}
+
+/// The rest of `block_hook`.
+#[cold]
+#[inline(never)]
+unsafe fn block_hook_slow(uc: *mut sys::uc_engine, addr: u64, size: u32, data: *mut c_void) {
+    let hw = data as *mut Hw;
     let read = |r: R| {
         let mut v: u64 = 0;
         // SAFETY: a 32-bit register read into a u64, on the live engine.
         unsafe { sys::uc_reg_read(uc, r as i32, &mut v as *mut u64 as *mut c_void) };
         v as u32
     };
-    let exit = if hw.now >= hw.stop_at || hw.attention {
-        Some(CpuExit::Service)
-    } else if hw.irq_maybe
-        && hw
-            .scs
-            .to_take(
-                read(R::PRIMASK) & 1 != 0,
-                read(R::FAULTMASK) & 1 != 0,
-                read(R::BASEPRI),
-            )
-            .is_some()
-    {
-        Some(CpuExit::Service)
-    } else if addr == hw.last_block && size == 2 {
-        Some(CpuExit::Spin)
-    } else {
-        None
-    };
-    if let Some(exit) = exit {
-        hw.stopping = true;
-        hw.exit = Some(exit);
-        // SAFETY: stopping the engine from inside its own hook is the
-        // documented use of uc_emu_stop.
-        unsafe { sys::uc_emu_stop(uc) };
-        return;
-    }
-    hw.last_block = addr;
-    if !hw.stepping {
-        hw.now += (size as u64).div_ceil(2).max(1);
+    let mut settled = false;
+    loop {
+        // SAFETY: see `block_hook`; the reference is not kept across
+        // `run_on`, which reaches `Hw` through the engine handle.
+        let hw = unsafe { &mut *hw };
+        if hw.stopping {
+            return;
+        }
+        let exit = if hw.now >= hw.stop_at || hw.attention {
+            Some(CpuExit::Service)
+        } else if hw.irq_maybe
+            && hw
+                .scs
+                .to_take(
+                    read(R::PRIMASK) & 1 != 0,
+                    read(R::FAULTMASK) & 1 != 0,
+                    read(R::BASEPRI),
+                )
+                .is_some()
+        {
+            Some(CpuExit::Service)
+        } else if addr == hw.last_block && size == 2 {
+            Some(CpuExit::Spin)
+        } else {
+            None
+        };
+        match exit {
+            None => {
+                hw.last_block = addr;
+                if !hw.stepping {
+                    hw.now += (size as u64).div_ceil(2).max(1);
+                }
+                return;
+            }
+            Some(CpuExit::Service) if !settled && hw.in_engine() => {
+                settled = true;
+                // SAFETY: `engine` is the machine's boxed handle on this
+                // engine (see `install_hooks`).
+                let uc = unsafe { &mut *hw.engine };
+                if run_on(uc, false) {
+                    // An exception was entered: this block does not run.
+                    return;
+                }
+                // Look again (stopped, or the block runs now).
+            }
+            Some(exit) => {
+                hw.stopping = true;
+                hw.limit = 0;
+                hw.exit = Some(exit);
+                // SAFETY: stopping the engine from inside its own hook is
+                // the documented use of uc_emu_stop.
+                unsafe { sys::uc_emu_stop(uc) };
+                return;
+            }
+        }
     }
 }
 
 pub struct Machine {
     uc: Unicorn<'static, Hw>,
+    /// A second handle on the engine, for the block hook (`Hw::engine`).
+    _engine: Box<Unicorn<'static, Hw>>,
     pub board: Board,
     image: Image,
-    /// Backing store of RAM/ROM regions; Unicorn maps these pointers, so
-    /// they must live as long as `uc` (declared after it: dropped after).
-    memory: Vec<Box<[u8]>>,
-    sleeping: bool,
-    output_ready: bool,
-    outputs: Vec<Vec<u8>>,
-    /// Frames sent by network devices: (time sent, device, bytes).
-    frames: Vec<(Ticks, String, Vec<u8>)>,
-    /// Where each memory region is mapped: (address, size, index into
-    /// `memory`, writable), aliases included. Devices reach RAM through it.
-    ram_map: Vec<(u64, u64, usize, bool)>,
-    media: Media,
+    /// Slots in the order `leds` visits them: GPIO blocks first.
+    led_order: Vec<usize>,
 }
 
 /// What displays showed and speakers played, as the machine collected it.
@@ -279,12 +543,23 @@ struct GuestRam<'a> {
 
 impl GuestRam<'_> {
     fn find(&self, addr: u64, len: usize, write: bool) -> Option<(usize, usize)> {
-        self.map.iter().find_map(|&(base, size, idx, writable)| {
-            let end = addr.checked_add(len as u64)?;
-            (addr >= base && end <= base + size && (writable || !write))
-                .then(|| (idx, (addr - base) as usize))
-        })
+        find_ram(self.map, addr, len, write)
     }
+}
+
+/// Where `len` bytes at `addr` are in one RAM (or, reading, ROM) region:
+/// (index into the backing store, offset).
+fn find_ram(
+    map: &[(u64, u64, usize, bool)],
+    addr: u64,
+    len: usize,
+    write: bool,
+) -> Option<(usize, usize)> {
+    map.iter().find_map(|&(base, size, idx, writable)| {
+        let end = addr.checked_add(len as u64)?;
+        (addr >= base && end <= base + size && (writable || !write))
+            .then(|| (idx, (addr - base) as usize))
+    })
 }
 
 impl Dma for GuestRam<'_> {
@@ -321,6 +596,7 @@ impl Machine {
             now: 0,
             idle: 0,
             stop_at: 0,
+            limit: 0,
             scs: Scs::new(info),
             slots,
             attention: true,
@@ -336,6 +612,20 @@ impl Machine {
             break_hooks: Default::default(),
             skip_break: None,
             stepping: false,
+            engine: std::ptr::null_mut(),
+            no_exec: Vec::new(),
+            exec_wanted: None,
+            sleeping: false,
+            output_ready: false,
+            reset_pending: false,
+            touched: true,
+            quiet_until: 0,
+            until: 0,
+            outputs: Vec::new(),
+            frames: Vec::new(),
+            media: Media::default(),
+            memory: Vec::new(),
+            ram_map: Vec::new(),
             trace,
             unimplemented: board
                 .unimplemented
@@ -355,17 +645,43 @@ impl Machine {
             crate::board::CpuModel::CortexM7 => ArmCpuModel::CORTEX_M7,
         };
         uc.ctl_set_cpu_model(model as i32)?;
+        // Bound the translation buffer (QEMU's default reserves 1 GiB per
+        // engine); when it fills up, translated code is flushed and
+        // translated again, invisibly to the guest. Must precede the
+        // engine's initialisation (the first memory map).
+        // SAFETY: a plain uc_ctl write of a 32-bit value on a live handle.
+        let err = unsafe {
+            sys::uc_ctl(
+                uc.get_handle(),
+                sys::ControlType(
+                    sys::ControlType::TCG_BUFFER_SIZE.0 | sys::ControlType::IO_WRITE.0,
+                ),
+                TB_BUFFER_BYTES,
+            )
+        };
+        if err != unicorn_engine::uc_error::OK {
+            return Err(MachineError::Engine(err));
+        }
+        // Exits from a list (left empty) instead of `emu_start`'s `until`:
+        // otherwise every `emu_start` invalidates translations at `until`,
+        // a TLB fill of an unmapped page each time.
+        uc.ctl_exits_enable()?;
 
         let mut memory = Vec::new();
         let mut ram_map = Vec::new();
+        let mut no_exec = Vec::new();
         for m in &board.memory {
             let mut buf = vec![0u8; m.size as usize].into_boxed_slice();
+            // RAM becomes executable when code first runs from it.
             let perms = match m.kind {
-                MemoryKind::Ram => Prot::ALL,
+                MemoryKind::Ram => Prot::READ | Prot::WRITE,
                 MemoryKind::Rom => Prot::READ | Prot::EXEC,
             };
             for base in std::iter::once(m.base).chain(m.aliases.iter().copied()) {
                 ram_map.push((base, m.size, memory.len(), m.kind == MemoryKind::Ram));
+                if m.kind == MemoryKind::Ram {
+                    no_exec.push((base, m.size, memory.len()));
+                }
                 // SAFETY: the buffer is owned by the Machine and outlives `uc`.
                 unsafe {
                     uc.mem_map_ptr(base, m.size, perms, buf.as_mut_ptr() as *mut c_void)?;
@@ -413,6 +729,7 @@ impl Machine {
                     hw.scs.write(off, size as u8, value as u32, now);
                     hw.trace.mmio(now, "scs", true, off, size, value as u32);
                     hw.attention = true;
+                    hw.limit = 0;
                 },
             ),
         )?;
@@ -438,44 +755,55 @@ impl Machine {
             )?;
         }
 
-        Self::install_hooks(&mut uc)?;
+        let hw = uc.get_data_mut();
+        hw.memory = memory;
+        hw.ram_map = ram_map;
+        hw.no_exec = no_exec;
+        hw.outputs = vec![Vec::new(); hw.slots.len()];
+        hw.media.latest = vec![None; hw.slots.len()];
+        let engine = Self::install_hooks(&mut uc)?;
+        let slots = &uc.get_data().slots;
+        let led_order = (0..slots.len())
+            .filter(|&i| slots[i].dev.kind() == "gpio")
+            .chain((0..slots.len()).filter(|&i| slots[i].dev.kind() != "gpio"))
+            .collect();
         let mut m = Machine {
             uc,
+            _engine: engine,
             board,
             image,
-            memory,
-            sleeping: false,
-            output_ready: false,
-            outputs: Vec::new(),
-            frames: Vec::new(),
-            ram_map,
-            media: Media::default(),
+            led_order,
         };
-        m.outputs = vec![Vec::new(); m.uc.get_data().slots.len()];
-        m.media.latest = vec![None; m.outputs.len()];
         m.load_image()?;
         m.hook_sev()?;
         m.reset_cpu();
         Ok(m)
     }
 
-    fn install_hooks(uc: &mut Unicorn<'static, Hw>) -> Result<(), MachineError> {
+    fn install_hooks(
+        uc: &mut Unicorn<'static, Hw>,
+    ) -> Result<Box<Unicorn<'static, Hw>>, MachineError> {
         // The block hook runs on every translated block, so it is a plain C
-        // callback with `Hw` as its user data: the crate's closure trampoline
-        // cost a measured 2-4% more. `Hw` lives inside the engine handle at
-        // a stable address for as long as `uc` exists, and hooks are never
-        // removed, so the pointer stays valid for every call.
-        let hw = uc.get_data_mut() as *mut Hw as *mut c_void;
+        // callback with `Hw` as its user data: the crate's closure
+        // trampoline cost a measured 2-4% more. `Hw` lives inside the
+        // engine handle at a stable address for as long as `uc` exists,
+        // and hooks are never removed, so the pointer stays valid for
+        // every call. For its rare work with the CPU's registers it finds
+        // a handle on the engine through `Hw::engine`: boxed, owned by the
+        // machine (a handle inside `Hw` would keep the engine alive).
+        let mut engine = Box::new(uc.clone());
+        uc.get_data_mut().engine = &mut *engine;
+        let data = uc.get_data_mut() as *mut Hw as *mut c_void;
         let mut id: sys::uc_hook = 0;
         // SAFETY: `block_hook` has the signature Unicorn expects for
-        // UC_HOOK_BLOCK callbacks, and `hw` outlives the hook (see above).
+        // UC_HOOK_BLOCK callbacks, and `data` outlives the hook (see above).
         let err = unsafe {
             sys::uc_hook_add(
                 uc.get_handle(),
                 &mut id,
                 HookType::BLOCK.0 as i32,
                 block_hook as *mut c_void,
-                hw,
+                data,
                 1u64,
                 0u64,
             )
@@ -483,11 +811,25 @@ impl Machine {
         if err != unicorn_engine::uc_error::OK {
             return Err(MachineError::Engine(err));
         }
-        uc.add_intr_hook(|uc, intno| Hw::request_stop(uc, CpuExit::Exception(intno)))?;
+        uc.add_intr_hook(|uc, intno| {
+            // M-profile exception return: done here when the loop would
+            // just run the CPU on afterwards.
+            const EXCP_EXCEPTION_EXIT: u32 = 8;
+            let hw = uc.get_data();
+            if intno == EXCP_EXCEPTION_EXIT
+                && !hw.stopping
+                && hw.in_engine()
+                && exception_return_in_engine(uc)
+            {
+                return;
+            }
+            Hw::request_stop(uc, CpuExit::Exception(intno))
+        })?;
         uc.add_insn_invalid_hook(|uc| {
             let hw = uc.get_data_mut();
             hw.exit = Some(CpuExit::Invalid);
             hw.stopping = true;
+            hw.limit = 0;
             false
         })?;
         uc.add_mem_hook(
@@ -497,12 +839,28 @@ impl Machine {
             |uc, kind, addr, _size, _value| {
                 let fetch = matches!(kind, MemType::FETCH_UNMAPPED | MemType::FETCH_PROT);
                 let hw = uc.get_data_mut();
+                if kind == MemType::FETCH_PROT {
+                    if let Some(&(_, _, idx)) = hw
+                        .no_exec
+                        .iter()
+                        .find(|&&(base, size, _)| addr >= base && addr - base < size)
+                    {
+                        // The first code from RAM mapped without EXEC (see
+                        // `Hw::no_exec`): let this translation read it,
+                        // and stop before it runs to make the region
+                        // executable.
+                        hw.exec_wanted = Some(idx);
+                        Hw::request_stop(uc, CpuExit::ExecEnabled);
+                        return true;
+                    }
+                }
                 hw.exit = Some(CpuExit::BusError { addr, fetch });
                 hw.stopping = true;
+                hw.limit = 0;
                 false
             },
         )?;
-        Ok(())
+        Ok(engine)
     }
 
     fn load_image(&mut self) -> Result<(), MachineError> {
@@ -529,7 +887,8 @@ impl Machine {
                 .iter()
                 .position(|m| m.name == mem.name)
                 .expect("region found above");
-            self.memory[idx][off as usize..(off + len) as usize].copy_from_slice(&seg.data);
+            self.uc.get_data_mut().memory[idx][off as usize..(off + len) as usize]
+                .copy_from_slice(&seg.data);
         }
         Ok(())
     }
@@ -541,7 +900,7 @@ impl Machine {
     pub fn reset(&mut self) {
         let _ = self.load_image();
         self.reset_cpu();
-        self.sleeping = false;
+        self.uc.get_data_mut().sleeping = false;
     }
 
     /// Reset as hardware does: SP and PC from the vector table at VTOR.
@@ -559,6 +918,7 @@ impl Machine {
         }
         hw.scs.adopt_irq_levels(&levels);
         hw.nmi_level = nmi;
+        hw.update_quiet_until();
         hw.attention = true;
         let vtor = hw.scs.vtor as u64;
         let mut v = [0u8; 8];
@@ -585,7 +945,7 @@ impl Machine {
             .uc
             .reg_write(R::EPSR, if pc & 1 != 0 { 1 << 24 } else { 0 });
         let _ = self.uc.set_pc(pc as u64);
-        self.sleeping = false;
+        self.uc.get_data_mut().sleeping = false;
     }
 
     pub fn now(&self) -> Ticks {
@@ -606,10 +966,25 @@ impl Machine {
 
     /// Bytes device `name` sent since the last call.
     pub fn take_output(&mut self, name: &str) -> Vec<u8> {
-        match self.uc.get_data().slots.iter().position(|s| s.name == name) {
-            Some(i) => std::mem::take(&mut self.outputs[i]),
+        match self.device_index(name) {
+            Some(i) => self.take_output_of(i),
             None => Vec::new(),
         }
+    }
+
+    /// The index of device `name`, for [`Machine::take_output_of`].
+    pub fn device_index(&self, name: &str) -> Option<usize> {
+        self.uc.get_data().slots.iter().position(|s| s.name == name)
+    }
+
+    /// Bytes device number `index` (board order) sent since the last call.
+    pub fn take_output_of(&mut self, index: usize) -> Vec<u8> {
+        self.uc
+            .get_data_mut()
+            .outputs
+            .get_mut(index)
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     pub fn device_names(&self) -> Vec<String> {
@@ -635,101 +1010,24 @@ impl Machine {
         }
     }
 
-    /// Advance devices to the current time, move data in and out, and
-    /// route interrupt lines into the NVIC. Sets `output_ready` when a
-    /// device produced output for the outside world.
+    /// Advance devices to the current time, move data in and out, route
+    /// interrupt lines into the NVIC, and carry out a system reset a
+    /// device or the guest asked for. Sets `output_ready` when a device
+    /// produced output for the outside world.
     fn service(&mut self) {
         let hw = self.uc.get_data_mut();
-        let now = hw.now;
-        hw.scs.advance(now);
-        let mut output = false;
-        let mut lines_moved = false;
-        let mut ram = GuestRam {
-            map: &self.ram_map,
-            memory: &mut self.memory,
-        };
-        let media = &mut self.media;
-        for (i, slot) in hw.slots.iter_mut().enumerate() {
-            if !slot.needs_service(now) {
-                continue;
-            }
-            slot.dev.advance(now);
-            slot.dev.dma(&mut ram, now);
-            for frame in slot.dev.take_video() {
-                if media.keep_video {
-                    media.video.push((i, frame.clone()));
-                }
-                media.latest[i] = Some(frame);
-            }
-            for chunk in slot.dev.take_audio() {
-                if media.keep_audio {
-                    media.audio.push((i, chunk));
-                }
-            }
-            if !slot.input.is_empty() {
-                let bytes: Vec<u8> = slot.input.iter().copied().collect();
-                let n = slot.dev.push_input(&bytes, now);
-                slot.input.drain(..n);
-            }
-            while slot.arrivals.front().is_some_and(|(t, _)| *t <= now) {
-                let (_, frame) = slot.arrivals.pop_front().expect("checked above");
-                slot.dev.receive_frame(&frame, now);
-            }
-            let out = slot.dev.take_output();
-            if !out.is_empty() {
-                self.outputs[i].extend_from_slice(&out);
-                output = true;
-            }
-            for frame in slot.dev.take_frames() {
-                self.frames.push((now, slot.name.clone(), frame));
-                output = true;
-            }
-            lines_moved |= slot.refresh();
-        }
-        let mut reset = false;
-        if lines_moved {
-            let mut levels = vec![false; hw.scs.info.num_irq];
-            let mut nmi = false;
-            for slot in &hw.slots {
-                let (n, r) = slot.route_irqs(&mut levels);
-                nmi |= n;
-                reset |= r;
-            }
-            for (n, level) in levels.into_iter().enumerate() {
-                hw.scs.set_irq_level(n, level);
-            }
-            // NMI is edge-triggered from the wired lines.
-            if nmi && !hw.nmi_level {
-                hw.scs.set_pending(EXC_NMI);
-            }
-            hw.nmi_level = nmi;
-        }
-        hw.attention = false;
-        if reset || hw.scs.reset_requested {
+        hw.service();
+        if hw.wants_reset() {
+            hw.reset_pending = false;
+            let now = hw.now;
             hw.trace.event(now, TraceKind::Exceptions, "system reset");
             // Reset reloads the image, as QEMU's reset reloads its ROM blobs.
             let _ = self.load_image();
             self.reset_cpu();
-            self.uc.get_data_mut().attention = false;
+            let hw = self.uc.get_data_mut();
+            hw.attention = false;
+            hw.irq_maybe = hw.scs.may_preempt();
         }
-        let hw = self.uc.get_data_mut();
-        hw.irq_maybe = hw.scs.may_preempt();
-        self.output_ready |= output;
-    }
-
-    fn next_deadline(&self) -> Option<Ticks> {
-        let hw = self.uc.get_data();
-        let now = hw.now;
-        hw.slots
-            .iter()
-            .filter_map(|s| s.deadline())
-            .chain(
-                hw.slots
-                    .iter()
-                    .filter_map(|s| s.arrivals.front().map(|a| a.0)),
-            )
-            .chain(hw.scs.next_deadline(now))
-            .min()
     }
 
     /// Stop before the instruction at `addr` runs (a debugger breakpoint).
@@ -768,7 +1066,7 @@ impl Machine {
         self.service();
         if let Some(exc) = cortex_m::exception_to_take(&self.uc) {
             let pc = self.pc();
-            if let Err(e) = self.take(exc, pc) {
+            if let Err(e) = take(&mut self.uc, exc, pc) {
                 return self.entry_failed(e, pc, "exception entry");
             }
             return StopReason::Stepped { pc: self.pc() };
@@ -780,11 +1078,18 @@ impl Machine {
         hw.exit = None;
         hw.last_block = u64::MAX;
         hw.stepping = true;
+        hw.limit = 0;
         hw.skip_break = Some(pc as u64);
         // The engine's instruction count only applies to code translated
         // after it is asked for: translate afresh (a debugger's step only).
         let _ = self.uc.ctl_flush_tb();
-        let result = self.uc.emu_start(pc as u64 | 1, NO_EXIT, 0, 1);
+        let mut result = self.uc.emu_start(pc as u64 | 1, NO_EXIT, 0, 1);
+        while self.enable_exec() {
+            let hw = self.uc.get_data_mut();
+            hw.stopping = false;
+            hw.exit = None;
+            result = self.uc.emu_start(pc as u64 | 1, NO_EXIT, 0, 1);
+        }
         let hw = self.uc.get_data_mut();
         hw.stepping = false;
         hw.now += 1;
@@ -800,7 +1105,7 @@ impl Machine {
                     .mem_read(self.pc().wrapping_sub(2) as u64, &mut insn)
                     .is_ok()
                     && u16::from_le_bytes(insn) == 0xbf30;
-                self.sleeping = after_wfi;
+                self.uc.get_data_mut().sleeping = after_wfi;
                 None
             }
             other => self.handle_exit(result, other),
@@ -882,7 +1187,7 @@ impl Machine {
 
     /// Frames network devices sent since the last call: (time, device, bytes).
     pub fn take_frames(&mut self) -> Vec<(Ticks, String, Vec<u8>)> {
-        std::mem::take(&mut self.frames)
+        std::mem::take(&mut self.uc.get_data_mut().frames)
     }
 
     /// Have `frame` arrive at network device `name` at time `at` (not
@@ -893,6 +1198,7 @@ impl Machine {
         match hw.slots.iter_mut().find(|s| s.name == name) {
             Some(s) => {
                 s.schedule_arrival(at, frame);
+                hw.quiet_until = hw.quiet_until.min(at);
                 true
             }
             None => false,
@@ -926,17 +1232,18 @@ impl Machine {
     /// taken with [`Machine::take_video`] / [`Machine::take_audio`] (off by
     /// default: only the latest frame of each display is kept).
     pub fn capture_media(&mut self, video: bool, audio: bool) {
-        self.media.keep_video = video;
-        self.media.keep_audio = audio;
+        let media = &mut self.uc.get_data_mut().media;
+        media.keep_video = video;
+        media.keep_audio = audio;
     }
 
     /// Frames shown since the last call: (display device, frame), in order.
     pub fn take_video(&mut self) -> Vec<(String, VideoFrame)> {
-        if self.media.video.is_empty() {
+        if self.uc.get_data().media.video.is_empty() {
             return Vec::new();
         }
         let names = self.device_names();
-        std::mem::take(&mut self.media.video)
+        std::mem::take(&mut self.uc.get_data_mut().media.video)
             .into_iter()
             .map(|(i, f)| (names[i].clone(), f))
             .collect()
@@ -944,11 +1251,11 @@ impl Machine {
 
     /// Audio played since the last call: (output device, chunk), in order.
     pub fn take_audio(&mut self) -> Vec<(String, AudioChunk)> {
-        if self.media.audio.is_empty() {
+        if self.uc.get_data().media.audio.is_empty() {
             return Vec::new();
         }
         let names = self.device_names();
-        std::mem::take(&mut self.media.audio)
+        std::mem::take(&mut self.uc.get_data_mut().media.audio)
             .into_iter()
             .map(|(i, c)| (names[i].clone(), c))
             .collect()
@@ -957,8 +1264,9 @@ impl Machine {
     /// The latest frame of the first display that has shown one (or of
     /// display `name`).
     pub fn screen(&self, name: Option<&str>) -> Option<&VideoFrame> {
-        let slots = &self.uc.get_data().slots;
-        self.media
+        let hw = self.uc.get_data();
+        let slots = &hw.slots;
+        hw.media
             .latest
             .iter()
             .zip(slots)
@@ -981,12 +1289,8 @@ impl Machine {
     /// others (the MPS2 FPGAIO's two), each in board order.
     pub fn leds(&self) -> Vec<bool> {
         let slots = &self.uc.get_data().slots;
-        let gpio_first = slots
-            .iter()
-            .filter(|s| s.dev.kind() == "gpio")
-            .chain(slots.iter().filter(|s| s.dev.kind() != "gpio"));
         let mut v = Vec::new();
-        for s in gpio_first {
+        for s in self.led_order.iter().map(|&i| &slots[i]) {
             if let Some((count, bits)) = s.dev.leds() {
                 v.extend((0..count).map(|i| bits >> i & 1 != 0));
             }
@@ -1123,8 +1427,7 @@ impl Machine {
             &format!("fault: {what} at pc=0x{pc:08x}"),
         );
         match cortex_m::raise_fault(&mut self.uc, exc) {
-            Ok(target) => self
-                .take(target, pc)
+            Ok(target) => take(&mut self.uc, target, pc)
                 .err()
                 .map(|e| self.entry_failed(e, pc, what)),
             Err(e) => Some(self.entry_failed(e, pc, what)),
@@ -1141,55 +1444,48 @@ impl Machine {
         }
     }
 
-    fn take(&mut self, exc: usize, return_pc: u32) -> Result<(), EntryError> {
-        let now = self.now();
-        let hw = self.uc.get_data();
-        if hw.trace.enabled(TraceKind::Exceptions) {
-            let msg = format!(
-                "enter {} ({}) from pc=0x{return_pc:08x}",
-                exc,
-                exception_name(exc)
-            );
-            self.uc
-                .get_data_mut()
-                .trace
-                .event(now, TraceKind::Exceptions, &msg);
-        }
-        cortex_m::enter(&mut self.uc, exc, return_pc)?;
-        self.sleeping = false;
-        Ok(())
-    }
-
     /// Run until virtual time reaches `until` or something the caller must
     /// see happens.
+    ///
+    /// Hooks do the same bookkeeping as this loop between two runs of the
+    /// CPU (see `run_on`) when it leads to running the CPU again, so that
+    /// exception entry, return and tail-chaining do not leave the engine.
     pub fn run(&mut self, until: Ticks) -> StopReason {
+        self.uc.get_data_mut().until = until;
         loop {
             self.service();
-            if std::mem::take(&mut self.output_ready) {
+            let hw = self.uc.get_data_mut();
+            if std::mem::take(&mut hw.output_ready) {
                 return StopReason::Output;
             }
-            let now = self.now();
+            let now = hw.now;
             if now >= until {
                 return StopReason::TimeLimit;
             }
-            if let Some(exc) = cortex_m::exception_to_take(&self.uc) {
-                let pc = self.pc();
-                if let Err(e) = self.take(exc, pc) {
-                    return self.entry_failed(e, pc, "exception entry");
+            // Only a pending exception that outranks the active ones can
+            // be taken or wake a WFI (B1.5.19); `service` has just
+            // looked, so the masking registers need reading only then.
+            let may_preempt = hw.irq_maybe;
+            if may_preempt {
+                if let Some(exc) = cortex_m::exception_to_take(&self.uc) {
+                    let pc = self.pc();
+                    if let Err(e) = take(&mut self.uc, exc, pc) {
+                        return self.entry_failed(e, pc, "exception entry");
+                    }
+                    continue;
                 }
-                continue;
             }
-            let deadline = self.next_deadline();
-            if self.sleeping {
-                if cortex_m::wakes_from_wfi(&self.uc) {
-                    self.sleeping = false;
+            let hw = self.uc.get_data_mut();
+            let deadline = hw.next_deadline();
+            if hw.sleeping {
+                if may_preempt {
+                    hw.sleeping = false;
                     // Woken with PRIMASK set: continue after the WFI.
                     continue;
                 }
                 match deadline {
                     Some(t) => {
                         let to = t.min(until).max(now);
-                        let hw = self.uc.get_data_mut();
                         hw.idle += to - now;
                         hw.now = to;
                         continue;
@@ -1199,6 +1495,7 @@ impl Machine {
             }
 
             self.arm_ccr_traps();
+            let pc = self.pc();
             let hw = self.uc.get_data_mut();
             hw.stop_at = deadline
                 .unwrap_or(until)
@@ -1207,17 +1504,45 @@ impl Machine {
             hw.stopping = false;
             hw.exit = None;
             hw.last_block = u64::MAX;
-            let pc = self.pc();
-            let hw = self.uc.get_data_mut();
+            hw.set_limit();
             if hw.skip_break != Some(pc as u64) {
                 hw.skip_break = None;
             }
-            let result = self.uc.emu_start(pc as u64 | 1, NO_EXIT, 0, 0);
+            let mut result = self.uc.emu_start(pc as u64 | 1, NO_EXIT, 0, 0);
+            while self.enable_exec() {
+                // Stopped only for that: go on as if it never stopped.
+                let pc = self.pc();
+                let hw = self.uc.get_data_mut();
+                hw.stopping = false;
+                hw.exit = None;
+                hw.set_limit();
+                result = self.uc.emu_start(pc as u64 | 1, NO_EXIT, 0, 0);
+            }
             let exit = self.uc.get_data_mut().exit.take();
             if let Some(stop) = self.handle_exit(result, exit) {
                 return stop;
             }
         }
+    }
+
+    /// Make the region a fetch asked for executable (see `Hw::no_exec`).
+    /// True when that was the only reason the CPU stopped.
+    fn enable_exec(&mut self) -> bool {
+        let hw = self.uc.get_data_mut();
+        let Some(idx) = hw.exec_wanted.take() else {
+            return false;
+        };
+        let mappings: Vec<(u64, u64)> = hw
+            .no_exec
+            .iter()
+            .filter(|m| m.2 == idx)
+            .map(|m| (m.0, m.1))
+            .collect();
+        hw.no_exec.retain(|m| m.2 != idx);
+        for (base, size) in mappings {
+            let _ = self.uc.mem_protect(base, size, Prot::ALL);
+        }
+        self.uc.get_data().exit == Some(CpuExit::ExecEnabled)
     }
 
     /// CCR.DIV_0_TRP and CCR.UNALIGN_TRP are not implemented by the engine.
@@ -1331,14 +1656,17 @@ impl Machine {
         match exit {
             None if result.is_ok() => {
                 // emu_start returned by itself: the guest executed WFI.
-                self.sleeping = true;
+                self.uc.get_data_mut().sleeping = true;
                 None
             }
             None => Some(self.crash(
                 format!("CPU engine stopped: {:?}", result.unwrap_err()),
                 Some(pc),
             )),
-            Some(CpuExit::Service) => None,
+            Some(CpuExit::Service) | Some(CpuExit::ExecEnabled) => None,
+            Some(CpuExit::EntryFailed { err, pc }) => {
+                Some(self.entry_failed(err, pc, "exception entry"))
+            }
             Some(CpuExit::Spin) => self.spin(pc),
             Some(CpuExit::Exception(intno)) => self.cpu_exception(intno, pc),
             Some(CpuExit::Invalid) => self.invalid_instruction(pc),
@@ -1399,7 +1727,7 @@ impl Machine {
                 None,
             ));
         }
-        self.sleeping = true;
+        self.uc.get_data_mut().sleeping = true;
         None
     }
 
@@ -1421,19 +1749,7 @@ impl Machine {
                 let from = self.uc.get_data().scs.current;
                 match cortex_m::exception_return(&mut self.uc, exc_return) {
                     Ok(to) => {
-                        let now = self.now();
-                        let hw = self.uc.get_data_mut();
-                        if hw.trace.enabled(TraceKind::Exceptions) {
-                            let msg = format!(
-                                "return from {} ({}) via 0x{exc_return:08x}",
-                                from,
-                                exception_name(from)
-                            );
-                            hw.trace.event(now, TraceKind::Exceptions, &msg);
-                        }
-                        if to == Returned::ToThread && hw.scs.sleep_on_exit() {
-                            self.sleeping = true;
-                        }
+                        returned(self.uc.get_data_mut(), from, exc_return, to);
                         None
                     }
                     Err(cfsr) => self.fault(EXC_USAGEFAULT, cfsr, pc, "invalid exception return"),
@@ -1441,8 +1757,7 @@ impl Machine {
             }
             // SVCall that cannot preempt escalates to HardFault (B1.5.15).
             EXCP_SWI => match cortex_m::raise_fault(&mut self.uc, EXC_SVCALL) {
-                Ok(target) => self
-                    .take(target, pc)
+                Ok(target) => take(&mut self.uc, target, pc)
                     .err()
                     .map(|e| self.entry_failed(e, pc, "SVC")),
                 Err(e) => Some(self.entry_failed(e, pc, "SVC")),
@@ -1484,12 +1799,127 @@ impl Machine {
             // is clear afterwards (YIELD just clears nothing and goes on).
             let hw = self.uc.get_data_mut();
             if hint == 0xbf20 {
-                self.sleeping = !hw.event_register;
+                hw.sleeping = !hw.event_register;
                 hw.event_register = false;
             }
             return None;
         }
         self.fault(EXC_USAGEFAULT, CFSR_UNDEFINSTR, pc, "undefined instruction")
+    }
+}
+
+fn pc_of(uc: &Unicorn<'_, Hw>) -> u32 {
+    uc.reg_read(R::PC).unwrap_or(0) as u32
+}
+
+/// Take exception `exc` now: the interrupted context's next instruction
+/// is at `return_pc`.
+fn take(uc: &mut Unicorn<'_, Hw>, exc: usize, return_pc: u32) -> Result<(), EntryError> {
+    let hw = uc.get_data_mut();
+    if hw.trace.enabled(TraceKind::Exceptions) {
+        let msg = format!(
+            "enter {} ({}) from pc=0x{return_pc:08x}",
+            exc,
+            exception_name(exc)
+        );
+        let now = hw.now;
+        hw.trace.event(now, TraceKind::Exceptions, &msg);
+    }
+    cortex_m::enter(uc, exc, return_pc)?;
+    uc.get_data_mut().sleeping = false;
+    Ok(())
+}
+
+/// After a successful exception return from `from` through `exc_return`.
+fn returned(hw: &mut Hw, from: usize, exc_return: u32, to: Returned) {
+    if hw.trace.enabled(TraceKind::Exceptions) {
+        let msg = format!(
+            "return from {} ({}) via 0x{exc_return:08x}",
+            from,
+            exception_name(from)
+        );
+        let now = hw.now;
+        hw.trace.event(now, TraceKind::Exceptions, &msg);
+    }
+    if to == Returned::ToThread && hw.scs.sleep_on_exit() {
+        hw.sleeping = true;
+    }
+}
+
+/// The loop of `Machine::run` between two runs of the CPU, done from a
+/// hook so that the CPU goes on without leaving the engine: service the
+/// devices, take the exceptions due (tail-chaining, preemption) and set
+/// the next stop, all at the present time. Whenever the loop would do
+/// anything else (return to its caller, sleep, reset the system, add
+/// hooks, serve a debugger) this stops the engine at once instead, and
+/// the loop repeats the same steps from the same state (a second service
+/// at the same time changes nothing). `redirect`: the PC was set by the
+/// caller (an exception return). Returns true when the PC was set, so
+/// that the block the engine was about to run does not run.
+fn run_on(uc: &mut Unicorn<'_, Hw>, mut redirect: bool) -> bool {
+    loop {
+        let hw = uc.get_data_mut();
+        hw.service();
+        if hw.wants_reset() || hw.output_ready || hw.now >= hw.until || hw.sleeping {
+            Hw::request_stop(uc, CpuExit::Service);
+            return redirect;
+        }
+        if hw.irq_maybe {
+            if let Some(exc) = cortex_m::exception_to_take(uc) {
+                let pc = pc_of(uc);
+                if let Err(err) = take(uc, exc, pc) {
+                    Hw::request_stop(uc, CpuExit::EntryFailed { err, pc });
+                    return redirect;
+                }
+                redirect = true;
+                continue;
+            }
+        }
+        let hw = uc.get_data_mut();
+        if hw.ccr_traps_unarmed() {
+            Hw::request_stop(uc, CpuExit::Service);
+            return redirect;
+        }
+        let now = hw.now;
+        let until = hw.until;
+        hw.stop_at = hw
+            .next_deadline()
+            .unwrap_or(until)
+            .min(until)
+            .min(now.saturating_add(MAX_SLICE));
+        hw.last_block = u64::MAX;
+        hw.set_limit();
+        if redirect {
+            // As `emu_start(pc | 1)` would.
+            let pc = pc_of(uc);
+            let _ = uc.reg_write(R::PC, pc as u64 | 1);
+        }
+        return redirect;
+    }
+}
+
+/// EXC_RETURN reached the interrupt hook: return from the exception and
+/// go on in the engine, as `Machine::cpu_exception` and the loop would.
+/// False when the loop must do it (a reset due, an invalid return).
+fn exception_return_in_engine(uc: &mut Unicorn<'_, Hw>) -> bool {
+    let pc = pc_of(uc);
+    let hw = uc.get_data_mut();
+    // The handler may have just cleared its device's interrupt in the
+    // same block: bring the lines up to date first.
+    hw.service();
+    if hw.wants_reset() {
+        return false;
+    }
+    let exc_return = pc | 1;
+    let from = hw.scs.current;
+    match cortex_m::exception_return(uc, exc_return) {
+        Ok(to) => {
+            returned(uc.get_data_mut(), from, exc_return, to);
+            run_on(uc, true);
+            true
+        }
+        // Nothing changed: the loop finds the same and raises the fault.
+        Err(_) => false,
     }
 }
 

@@ -19,8 +19,8 @@ use crate::machine::CrashInfo;
 use crate::net::pcap::Capture;
 use crate::net::switch::Switch;
 use crate::net::wireless::Wireless;
-use crate::net::{Delivery, Rng};
-use crate::scenario::{Action, Medium, PacketFilter, Scenario};
+use crate::net::{classify, Delivery, Loss, PacketKind, Rng};
+use crate::scenario::{Action, Medium, NetworkDecl, PacketFilter, Scenario};
 use ensemble_devices::VideoFrame;
 
 /// Quantum when no network bounds it.
@@ -106,6 +106,120 @@ pub fn device_mac(index: usize) -> String {
     format!("52:54:00:12:34:{:02x}", index & 0xff)
 }
 
+/// The scenario as a picture of it needs it: told once, before the run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Topology {
+    /// The scenario's name.
+    pub name: String,
+    pub devices: Vec<TopologyDevice>,
+    pub networks: Vec<TopologyNetwork>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopologyDevice {
+    pub name: String,
+    /// The board as the scenario names it (built-in name or file).
+    pub board: String,
+    /// Metres ([0, 0, 0] when the scenario gives none).
+    pub position: [f64; 3],
+    /// Where the scenario's steps will move it, in step order (a picture
+    /// can make room for them from the start).
+    pub moves_to: Vec<[f64; 3]>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopologyNetwork {
+    pub name: String,
+    pub wireless: bool,
+    /// Device indices, in port order.
+    pub members: Vec<usize>,
+    /// Wireless: how far a 0 dBm frame gets through at least half the
+    /// time, capped by the network's hard range.
+    pub range_m: Option<f64>,
+    /// Joined to the host by a bridge.
+    pub bridged: bool,
+}
+
+impl Topology {
+    pub fn of(scenario: &Scenario) -> Topology {
+        Topology {
+            name: scenario.name.clone(),
+            devices: scenario
+                .devices
+                .iter()
+                .enumerate()
+                .map(|(i, d)| TopologyDevice {
+                    name: d.name.clone(),
+                    board: d.board.clone(),
+                    position: d.position,
+                    moves_to: scenario
+                        .steps
+                        .iter()
+                        .filter_map(|s| match &s.action {
+                            Action::Move { device, position } if *device == i => Some(*position),
+                            _ => None,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            networks: scenario
+                .networks
+                .iter()
+                .enumerate()
+                .map(|(i, n)| TopologyNetwork {
+                    name: n.name.clone(),
+                    wireless: n.medium.is_wireless(),
+                    members: n.members.clone(),
+                    range_m: match &n.medium {
+                        Medium::Switch(_) => None,
+                        Medium::Wireless(p) => {
+                            // RSSI = sensitivity at 0 dBm: 50% delivery.
+                            let nominal = if p.exponent > 0.0 {
+                                10f64.powf(
+                                    (-p.reference_loss_db - p.sensitivity_dbm)
+                                        / (10.0 * p.exponent),
+                                )
+                            } else {
+                                f64::INFINITY
+                            };
+                            let hard = if p.range_m > 0.0 {
+                                p.range_m
+                            } else {
+                                f64::INFINITY
+                            };
+                            Some(nominal.min(hard)).filter(|r| r.is_finite())
+                        }
+                    },
+                    bridged: scenario.bridges.iter().any(|b| b.network == i),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A frame crossing a network, as an observer sees it: one per receiver
+/// (a broadcast to three devices is three), and one per loss. Frames from
+/// or to the host behind a bridge are not told.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PacketEvent {
+    /// Index of the network in the scenario.
+    pub net: usize,
+    /// Sending device.
+    pub from: usize,
+    /// Receiving device; `None` when the frame was lost (dropped by the
+    /// network: link down, loss, collision, too long).
+    pub to: Option<usize>,
+    /// For a lost frame, the device it was on its way to, when known.
+    pub meant_for: Option<usize>,
+    /// Virtual time it was sent (for radios: started on air).
+    pub sent_ns: u64,
+    /// Virtual time it arrives (`sent_ns` for a lost frame).
+    pub arrives_ns: u64,
+    /// Bytes: the Ethernet frame, or the radio's PSDU.
+    pub len: usize,
+    pub kind: PacketKind,
+}
+
 /// What a scenario's run tells whoever watches it.
 pub trait Observer {
     /// Device `dev` printed `bytes` on its console.
@@ -127,6 +241,21 @@ pub trait Observer {
     fn wants_stop(&mut self) -> bool {
         false
     }
+    /// The scenario's devices and networks, once before the first quantum.
+    fn topology(&mut self, _topology: &Topology) {}
+    /// A step moved device `dev` to `position` (metres) at `now_ns`.
+    fn moved(&mut self, _dev: usize, _position: [f64; 3], _now_ns: u64) {}
+    /// A step took device `dev`'s link on network `net` down or up.
+    fn link(&mut self, _net: usize, _dev: usize, _up: bool, _now_ns: u64) {}
+    /// A step split switch network `net` into groups of devices that cannot
+    /// reach each other (members not named form one more group), or healed
+    /// it (`groups` empty).
+    fn partition(&mut self, _net: usize, _groups: &[Vec<usize>], _now_ns: u64) {}
+    /// A frame crossed (or was lost on) a network. Told at the end of the
+    /// quantum in which the network decided its fate: for switches, the
+    /// quantum it was sent in; for radios, the first one after it ended on
+    /// air.
+    fn packet(&mut self, _packet: &PacketEvent) {}
 }
 
 /// An observer that only forwards consoles to a closure.
@@ -284,6 +413,8 @@ pub fn run_observed(
         });
     }
 
+    observer.topology(&Topology::of(scenario));
+
     let quantum = scenario
         .networks
         .iter()
@@ -395,6 +526,7 @@ pub fn run_observed(
                         .position(|m| m == device)
                         .expect("validated member");
                     nets[*network].set_link(port, *up);
+                    observer.link(*network, *device, *up, now);
                     inbox.push((
                         *device,
                         Inbound::Link {
@@ -416,11 +548,13 @@ pub fn run_observed(
                     if let Fabric::Switch(sw) = &mut nets[*network].fabric {
                         sw.partition(&ports);
                     }
+                    observer.partition(*network, groups, now);
                 }
                 Action::Heal { network } => {
                     if let Fabric::Switch(sw) = &mut nets[*network].fabric {
                         sw.heal();
                     }
+                    observer.partition(*network, &[], now);
                 }
                 Action::Move { device, position } => {
                     for (ni, n) in scenario.networks.iter().enumerate() {
@@ -431,6 +565,7 @@ pub fn run_observed(
                             w.set_position(port, *position);
                         }
                     }
+                    observer.moved(*device, *position, now);
                 }
                 Action::Delay { ns } => {
                     if now < begun + ns {
@@ -749,7 +884,9 @@ pub fn run_observed(
                                 c.record(t, frame)?;
                             }
                         }
-                        sw.send(port, t, frame)
+                        let deliveries = sw.send(port, t, frame);
+                        observe_frames(observer, ni, n, &deliveries, &sw.take_losses());
+                        deliveries
                     }
                     Fabric::Wireless(w) => {
                         if let (Some(psdu), Some(c)) =
@@ -757,6 +894,7 @@ pub fn run_observed(
                         {
                             c.record(t, &psdu)?;
                         }
+                        observe_frames(observer, ni, n, &[], &w.take_losses());
                         Vec::new()
                     }
                 };
@@ -783,6 +921,7 @@ pub fn run_observed(
                     c.record(now, frame)?;
                 }
                 let deliveries = sw.send(bridge.port, now, frame);
+                observe_frames(observer, ni, n, &deliveries, &sw.take_losses());
                 route(
                     &mut inbox,
                     &mut in_flight,
@@ -797,6 +936,7 @@ pub fn run_observed(
         for (ni, n) in scenario.networks.iter().enumerate() {
             if let Fabric::Wireless(w) = &mut nets[ni].fabric {
                 let deliveries = w.flush(now);
+                observe_frames(observer, ni, n, &deliveries, &w.take_losses());
                 route(
                     &mut inbox,
                     &mut in_flight,
@@ -851,6 +991,54 @@ pub fn run_observed(
         frames_sent,
         frames_dropped,
     })
+}
+
+/// Tell the observer about frames that crossed network `ni` or were lost
+/// on it (between devices: the host behind a bridge is not one).
+fn observe_frames(
+    observer: &mut dyn Observer,
+    ni: usize,
+    net: &NetworkDecl,
+    deliveries: &[Delivery],
+    losses: &[Loss],
+) {
+    let wireless = net.medium.is_wireless();
+    let device = |port: usize| net.members.get(port).copied();
+    for d in deliveries {
+        let (Some(from), Some(to)) = (device(d.from), device(d.to)) else {
+            continue;
+        };
+        let payload: &[u8] = if wireless {
+            ensemble_devices::radio::decode_rx(&d.frame).map_or(&[], |r| r.4)
+        } else {
+            &d.frame
+        };
+        observer.packet(&PacketEvent {
+            net: ni,
+            from,
+            to: Some(to),
+            meant_for: None,
+            sent_ns: d.sent,
+            arrives_ns: d.arrives,
+            len: payload.len(),
+            kind: classify(payload, wireless),
+        });
+    }
+    for l in losses {
+        let Some(from) = device(l.from) else {
+            continue;
+        };
+        observer.packet(&PacketEvent {
+            net: ni,
+            from,
+            to: None,
+            meant_for: l.to.and_then(device),
+            sent_ns: l.sent,
+            arrives_ns: l.sent,
+            len: l.len,
+            kind: l.kind,
+        });
+    }
 }
 
 /// Turn a network's deliveries into inbox entries for the receiving

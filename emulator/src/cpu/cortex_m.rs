@@ -172,20 +172,40 @@ pub fn wakes_from_wfi(uc: &Unicorn<'_, Hw>) -> bool {
     uc.get_data().scs.wakes_from_wfi(fm, bp)
 }
 
+/// The most words a frame access moves (the extended FP frame's part).
+const MAX_WORDS: usize = 26;
+
+/// Write a stack frame. Into RAM it goes straight to the backing store,
+/// and translations of code there are dropped, as the engine's own write
+/// does (which costs several address-space walks); anything else takes
+/// the engine's path.
 fn write_words(uc: &mut Unicorn<'_, Hw>, addr: u32, words: &[u32]) -> Result<(), EntryError> {
-    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-    uc.mem_write(addr as u64, &bytes)
+    let mut buf = [0u8; MAX_WORDS * 4];
+    let bytes = &mut buf[..words.len() * 4];
+    for (b, w) in bytes.chunks_exact_mut(4).zip(words) {
+        b.copy_from_slice(&w.to_le_bytes());
+    }
+    if uc.get_data_mut().ram_write(addr as u64, bytes) {
+        let _ = uc.ctl_remove_cache(addr as u64, addr as u64 + bytes.len() as u64);
+        return Ok(());
+    }
+    uc.mem_write(addr as u64, bytes)
         .map_err(|_| EntryError::Stacking(addr))
 }
 
-fn read_words(uc: &Unicorn<'_, Hw>, addr: u32, n: usize) -> Option<Vec<u32>> {
-    let mut buf = vec![0u8; n * 4];
-    uc.mem_read(addr as u64, &mut buf).ok()?;
-    Some(
-        buf.chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-    )
+/// Read `N` words (a frame, a vector), from RAM or ROM directly when
+/// they are there.
+fn read_words<const N: usize>(uc: &Unicorn<'_, Hw>, addr: u32) -> Option<[u32; N]> {
+    let mut buf = [0u8; MAX_WORDS * 4];
+    let bytes = &mut buf[..N * 4];
+    if !uc.get_data().ram_read(addr as u64, bytes) {
+        uc.mem_read(addr as u64, bytes).ok()?;
+    }
+    let mut words = [0u32; N];
+    for (w, b) in words.iter_mut().zip(bytes.chunks_exact(4)) {
+        *w = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    }
+    Some(words)
 }
 
 /// Take exception `exc` now: push the frame for the interrupted context,
@@ -219,9 +239,11 @@ pub fn enter(uc: &mut Unicorn<'_, Hw>, exc: usize, return_pc: u32) -> Result<(),
     if fp_frame {
         // Registers are saved at once rather than lazily: the frame layout,
         // FPCAR and LSPACT are what guests can observe, and they match.
-        let mut fp: Vec<u32> = (0..16).map(|i| rd(uc, fp_reg(i))).collect::<Vec<_>>();
-        fp.push(rd(uc, R::FPSCR));
-        fp.push(0);
+        let mut fp = [0u32; 18];
+        for (i, v) in fp.iter_mut().take(16).enumerate() {
+            *v = rd(uc, fp_reg(i));
+        }
+        fp[16] = rd(uc, R::FPSCR);
         write_words(uc, frame + 0x20, &fp)?;
         let scs = &mut uc.get_data_mut().scs;
         if scs.fpccr_lazy() {
@@ -242,7 +264,7 @@ pub fn enter(uc: &mut Unicorn<'_, Hw>, exc: usize, return_pc: u32) -> Result<(),
     }
 
     let vtor = uc.get_data().scs.vtor;
-    let vector = read_words(uc, vtor.wrapping_add(4 * exc as u32), 1)
+    let vector = read_words::<1>(uc, vtor.wrapping_add(4 * exc as u32))
         .map(|v| v[0])
         .ok_or(EntryError::Lockup("vector table read failed"))?;
 
@@ -264,7 +286,7 @@ pub fn enter(uc: &mut Unicorn<'_, Hw>, exc: usize, return_pc: u32) -> Result<(),
     wr(uc, R::LR, exc_return);
     // EPSR.T comes from bit 0 of the vector; IT state is cleared.
     wr(uc, R::EPSR, if vector & 1 != 0 { XPSR_T } else { 0 });
-    let _ = uc.set_pc((vector & !1) as u64 | (vector & 1) as u64);
+    let _ = uc.reg_write(R::PC, (vector & !1) as u64 | (vector & 1) as u64);
     let hw = uc.get_data_mut();
     hw.scs.acknowledge(exc);
     hw.event_register = true;
@@ -336,10 +358,10 @@ pub fn exception_return(uc: &mut Unicorn<'_, Hw>, exc_return: u32) -> Result<Ret
     let on_psp = kind == 0xd;
     let frame = if on_psp { mode.psp } else { mode.msp };
 
-    let words = read_words(uc, frame, 8).ok_or(CFSR_INVPC)?;
+    let words = read_words::<8>(uc, frame).ok_or(CFSR_INVPC)?;
     let frame_size = if fp_frame { 0x68 } else { 0x20 };
     if fp_frame {
-        let fp = read_words(uc, frame + 0x20, 17).ok_or(CFSR_INVPC)?;
+        let fp = read_words::<17>(uc, frame + 0x20).ok_or(CFSR_INVPC)?;
         for (i, v) in fp.iter().take(16).enumerate() {
             wr(uc, fp_reg(i), *v);
         }
@@ -387,7 +409,7 @@ pub fn exception_return(uc: &mut Unicorn<'_, Hw>, exc_return: u32) -> Result<Ret
     // APSR, GE and the execution state (T, IT) from the stacked xPSR.
     wr(uc, R::EAPSR_NZCVQG, xpsr);
     let pc = words[6];
-    let _ = uc.set_pc(((pc & !1) | ((xpsr >> 24) & 1)) as u64);
+    let _ = uc.reg_write(R::PC, ((pc & !1) | ((xpsr >> 24) & 1)) as u64);
     let hw = uc.get_data_mut();
     hw.scs.current = ipsr as usize;
     hw.event_register = true;

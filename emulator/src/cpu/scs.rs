@@ -227,6 +227,10 @@ impl ExcSet {
         }
     }
 
+    fn is_empty(&self) -> bool {
+        self.bits == [0; 4]
+    }
+
     fn count(&self) -> usize {
         self.bits.iter().map(|w| w.count_ones() as usize).sum()
     }
@@ -413,6 +417,9 @@ impl Scs {
 
     /// Priority of the running code before masking registers.
     fn active_priority(&self) -> Priority {
+        if self.active.is_empty() {
+            return NO_PRIORITY;
+        }
         self.active
             .iter()
             .filter(|&e| e >= 1)
@@ -440,15 +447,32 @@ impl Scs {
     /// The pending, enabled exception that would be taken next, by priority
     /// and then by number.
     pub fn highest_pending(&self) -> Option<usize> {
-        self.pending
-            .iter()
-            .filter(|&e| e >= 1 && self.is_enabled(e))
-            .min_by_key(|&e| (self.priority(e), e))
+        // A plain loop over the set bits: this runs at every service.
+        let mut best: Option<(Priority, usize)> = None;
+        for (w, &word) in self.pending.bits.iter().enumerate() {
+            let mut rest = word;
+            while rest != 0 {
+                let e = w * 64 + rest.trailing_zeros() as usize;
+                rest &= rest - 1;
+                if e >= 1 && self.is_enabled(e) {
+                    let p = self.priority(e);
+                    // Visited in increasing number: on equal priority the
+                    // lower number, found first, stays.
+                    if best.is_none_or(|(bp, _)| p < bp) {
+                        best = Some((p, e));
+                    }
+                }
+            }
+        }
+        best.map(|(_, e)| e)
     }
 
     /// Whether some pending exception outranks the active ones, so the CPU
     /// loop must look at the masking registers to decide.
     pub fn may_preempt(&self) -> bool {
+        if self.pending.is_empty() {
+            return false;
+        }
         match self.highest_pending() {
             Some(e) => self.group(self.priority(e)) < self.active_priority(),
             None => false,

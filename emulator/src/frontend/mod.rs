@@ -7,7 +7,10 @@
 //! window's pace never decides what the guest sees: inputs enter the
 //! machine at the virtual time the emulation thread takes them.
 
+pub mod animation;
+pub mod font;
 pub mod headless;
+pub mod netview;
 pub mod record;
 pub mod sinks;
 pub mod sound;
@@ -36,6 +39,10 @@ pub struct Panel {
     /// The emulation ended (the window may stay open to show the last
     /// frame, with the status saying why).
     pub finished: bool,
+    /// Areas of the screen (x, y, width, height in panel pixels) that bring
+    /// another panel's window to the front when clicked, with that panel's
+    /// index; a click there is not a touch.
+    pub focus_links: Vec<([u32; 4], usize)>,
 }
 
 /// Something a person did in a device's window.

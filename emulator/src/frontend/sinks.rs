@@ -309,6 +309,7 @@ pub fn panel_for(name: &str, m: &Machine) -> Panel {
             .collect(),
         status: String::new(),
         finished: false,
+        focus_links: Vec::new(),
     }
 }
 

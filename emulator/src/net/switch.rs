@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Delivery, Rng};
+use super::{classify, Delivery, Loss, Rng};
 
 #[derive(Debug, Clone)]
 pub struct LinkParams {
@@ -46,6 +46,8 @@ pub struct Switch {
     last_arrival: Vec<u64>,
     rng: Rng,
     pub dropped: u64,
+    /// The frames counted in `dropped` since the last `take_losses`.
+    losses: Vec<Loss>,
 }
 
 impl Switch {
@@ -59,7 +61,24 @@ impl Switch {
             last_arrival: vec![0; ports],
             rng: Rng::new(seed),
             dropped: 0,
+            losses: Vec::new(),
         }
+    }
+
+    /// The frames lost since the last call, in the order they were lost.
+    pub fn take_losses(&mut self) -> Vec<Loss> {
+        std::mem::take(&mut self.losses)
+    }
+
+    fn lose(&mut self, from: usize, to: Option<usize>, sent: u64, frame: &[u8]) {
+        self.dropped += 1;
+        self.losses.push(Loss {
+            from,
+            to,
+            sent,
+            len: frame.len(),
+            kind: classify(frame, false),
+        });
     }
 
     pub fn set_link(&mut self, port: usize, up: bool) {
@@ -88,7 +107,7 @@ impl Switch {
     /// Port `from` sends `frame` at time `sent`: where and when it arrives.
     pub fn send(&mut self, from: usize, sent: u64, frame: &[u8]) -> Vec<Delivery> {
         if frame.len() < 14 || frame.len() > self.params.mtu || !self.link_up[from] {
-            self.dropped += 1;
+            self.lose(from, None, sent, frame);
             return Vec::new();
         }
         let dst: [u8; 6] = frame[0..6].try_into().expect("length checked");
@@ -125,12 +144,14 @@ impl Switch {
                 0
             };
             if lost {
-                self.dropped += 1;
+                self.lose(from, Some(to), sent, frame);
                 continue;
             }
             let arrives = (leaves + self.params.latency_ns + jitter).max(self.last_arrival[to]);
             self.last_arrival[to] = arrives;
             out.push(Delivery {
+                from,
+                sent,
                 to,
                 arrives,
                 frame: frame.to_vec(),
@@ -184,6 +205,18 @@ mod tests {
         sw.params.loss = 1.0;
         assert!(sw.send(0, 0, &frame(BCAST, A)).is_empty());
         assert!(sw.dropped >= 2);
+        // Each loss is told once, with where the frame was going.
+        let losses = sw.take_losses();
+        assert_eq!(losses.len() as u64, sw.dropped);
+        assert_eq!(
+            losses.iter().map(|l| (l.from, l.to)).collect::<Vec<_>>(),
+            vec![(0, Some(1)), (0, Some(2))]
+        );
+        assert!(sw.take_losses().is_empty());
+        sw.set_link(0, false);
+        assert!(sw.send(0, 5, &frame(BCAST, A)).is_empty());
+        let losses = sw.take_losses();
+        assert_eq!((losses[0].to, losses[0].sent, losses[0].len), (None, 5, 60));
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! then arrives `latency_ns` after its end (the receiver's processing
 //! delay), which the lockstep quantum never exceeds.
 
-use super::{Delivery, Rng};
+use super::{classify, Delivery, Loss, Rng};
 use ensemble_devices::radio::{decode_tx, encode_rx};
 
 #[derive(Debug, Clone)]
@@ -60,6 +60,8 @@ pub struct Wireless {
     recent: Vec<Transmission>,
     rng: Rng,
     pub dropped: u64,
+    /// The frames counted in `dropped` since the last `take_losses`.
+    losses: Vec<Loss>,
 }
 
 impl Wireless {
@@ -71,7 +73,15 @@ impl Wireless {
             recent: Vec::new(),
             rng: Rng::new(seed),
             dropped: 0,
+            losses: Vec::new(),
         }
+    }
+
+    /// The frames lost since the last call, in the order they were lost
+    /// (a node that did not get a frame its radio could hear, or a
+    /// transmission from a disabled node).
+    pub fn take_losses(&mut self) -> Vec<Loss> {
+        std::mem::take(&mut self.losses)
     }
 
     pub fn set_position(&mut self, node: usize, p: [f64; 3]) {
@@ -107,6 +117,13 @@ impl Wireless {
         let (channel, power, airtime_us, psdu) = decode_tx(bytes)?;
         if !self.enabled[from] {
             self.dropped += 1;
+            self.losses.push(Loss {
+                from,
+                to: None,
+                sent: start,
+                len: psdu.len(),
+                kind: classify(psdu, true),
+            });
             return None;
         }
         self.recent.push(Transmission {
@@ -170,11 +187,20 @@ impl Wireless {
                 let p = 1.0 / (1.0 + (-(rssi - self.params.sensitivity_dbm) / 2.0).exp());
                 if busy || collided || draw >= p {
                     self.dropped += 1;
+                    self.losses.push(Loss {
+                        from: tx.from,
+                        to: Some(to),
+                        sent: tx.start,
+                        len: tx.psdu.len(),
+                        kind: classify(&tx.psdu, true),
+                    });
                     continue;
                 }
                 let lqi = ((rssi - self.params.sensitivity_dbm) / 40.0 * 255.0).clamp(0.0, 255.0);
                 let arrives = tx.end + self.params.latency_ns;
                 out.push(Delivery {
+                    from: tx.from,
+                    sent: tx.start,
                     to,
                     arrives,
                     frame: encode_rx(tx.channel, rssi.round() as i8, lqi as u8, 0, &tx.psdu),
@@ -214,6 +240,7 @@ mod tests {
         let d = w.flush(2_000_000);
         assert_eq!(d.iter().map(|d| d.to).collect::<Vec<_>>(), vec![1]);
         assert_eq!(d[0].arrives, 1_000_000 + 1_000_000);
+        assert_eq!((d[0].from, d[0].sent), (0, 0));
         w.transmit(1, 3_000_000, &encode_tx(15, 0, 1000, b"from b"));
         let d = w.flush(5_000_000);
         assert_eq!(d.iter().map(|d| d.to).collect::<Vec<_>>(), vec![0, 2]);
@@ -241,6 +268,9 @@ mod tests {
         w.transmit(2, 100_000, &encode_tx(15, 0, 1000, b"c"));
         let d = w.flush(5_000_000);
         assert!(d.iter().all(|d| d.to != 1), "{d:?}");
+        let lost: Vec<_> = w.take_losses().iter().map(|l| (l.from, l.to)).collect();
+        assert!(lost.contains(&(0, Some(1))) && lost.contains(&(2, Some(1))));
+        assert_eq!(lost.len() as u64, w.dropped);
         // Now 2 is far away: node 1 captures 0's frame.
         let mut w = Wireless::new(
             vec![[0.0; 3], [1.0, 0.0, 0.0], [60.0, 0.0, 0.0]],

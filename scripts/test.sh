@@ -13,7 +13,7 @@ cargo test --release --workspace 2>&1 | tee target/test-output.txt
 # The scenario tests under images/tests, as CI runs them, with a JUnit
 # report for its test view. Their result counts after the summary.
 scenario_tests=0
-./target/release/ensemble test images/tests/*.toml --junit target/junit.xml --artifacts target/ensemble-artifacts || scenario_tests=$?
+./target/release/ensemble test images/tests/*.toml images/scenarios/home.toml --junit target/junit.xml --artifacts target/ensemble-artifacts || scenario_tests=$?
 # Summary line for CI: the totals of every test binary.
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "%d passed, %d failed, %d skipped\n", p, f, i; exit (f > 0) }' target/test-output.txt
 exit "$scenario_tests"

@@ -91,8 +91,9 @@ and the last console lines of every device. Results do not depend on -j.")]
 
 #[derive(clap::Args)]
 struct ScenarioArgs {
-    /// The scenario file (TOML).
-    file: String,
+    /// The scenario file (TOML); without one, the smart-home showcase
+    /// (images/scenarios/home.toml of this checkout).
+    file: Option<String>,
     /// Worker threads (results do not depend on it).
     #[arg(long, default_value_t = default_threads())]
     threads: usize,
@@ -1171,7 +1172,11 @@ impl crate::world::Observer for ScenarioView {
 
 fn scenario(args: ScenarioArgs) -> Result<i32> {
     use crate::world;
-    let scn = crate::scenario::Scenario::load(std::path::Path::new(&args.file))?;
+    let file = match &args.file {
+        Some(f) => f.clone(),
+        None => default_scenario()?,
+    };
+    let scn = crate::scenario::Scenario::load(std::path::Path::new(&file))?;
     let time_limit_ns =
         match &args.time_limit {
             Some(s) => Some(parse_duration_ns(s).ok_or_else(|| {
@@ -1265,13 +1270,30 @@ fn scenario(args: ScenarioArgs) -> Result<i32> {
         let (report, scn2) = runner
             .join()
             .map_err(|_| anyhow!("the scenario thread panicked"))??;
-        return Ok(scenario_verdict(&args.file, &scn2, report));
+        return Ok(scenario_verdict(&file, &scn2, report));
     } else {
         let report = world::run_observed(&scn, &opts, &mut view)?;
         view.finish(report.time_ns)?;
         report
     };
-    Ok(scenario_verdict(&args.file, &scn, report))
+    Ok(scenario_verdict(&file, &scn, report))
+}
+
+/// The showcase scenario: images/scenarios/home.toml under the current
+/// directory, else in the checkout this binary was built from.
+fn default_scenario() -> Result<String> {
+    let rel = std::path::Path::new("images/scenarios/home.toml");
+    let built = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(rel);
+    for p in [rel.to_path_buf(), built] {
+        if p.exists() {
+            return Ok(p.display().to_string());
+        }
+    }
+    Err(anyhow!(
+        "no scenario file given and the default images/scenarios/home.toml was not found (run from the Ensemble checkout)"
+    ))
 }
 
 fn scenario_verdict(

@@ -282,3 +282,17 @@ for threads in 1 2; do
   printf '  slowdown, 2 devices / 1 device streaming, %s thread(s): %s (wall per virtual second)\n' "$threads" \
     "$(awk -v a="$(per_virt "stream2-t$threads")" -v b="$(per_virt "stream1-t$threads")" 'BEGIN { printf "%.2f", a / b }')"
 done
+
+# The showcase, headless (with and without its animations) and the cost of
+# a window (scripts/bench-window.sh).
+echo
+echo "Smart-home demo (images/scenarios/home.toml, 60 s virtual), headless:"
+for mode in "--no-animation" ""; do
+  t0=$EPOCHREALTIME
+  ./target/release/ensemble scenario --headless --quiet --artifacts "$TMP/home" $mode images/scenarios/home.toml >/dev/null 2>&1 \
+    || { echo "bench: the home scenario failed" >&2; exit 1; }
+  wall=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+  printf '  %-28s %6s s wall, %5s x real time\n' "${mode:-with GIF animations}" "$wall" \
+    "$(awk -v w="$wall" 'BEGIN { printf "%.1f", 60 / w }')"
+done
+./scripts/bench-window.sh

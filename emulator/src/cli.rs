@@ -214,6 +214,14 @@ struct RunArgs {
     /// What the microphone hears: FILE.wav, loop:FILE.wav or tone:HZ[:AMPLITUDE].
     #[arg(long = "audio-in", value_name = "SOURCE")]
     audio_in: Option<String>,
+    /// Save the whole machine at virtual time TIME to FILE, and go on
+    /// (repeatable).
+    #[arg(long = "snapshot-at", num_args = 2, value_names = ["TIME", "FILE"])]
+    snapshot_at: Vec<String>,
+    /// Continue from a snapshot taken with --snapshot-at (same board and
+    /// image); --time-limit stays absolute virtual time.
+    #[arg(long, value_name = "FILE")]
+    restore: Option<String>,
     /// Record console input and window input (buttons, touches, sensor
     /// controls) with the virtual time each entered, to replay the session.
     #[arg(long, value_name = "FILE")]
@@ -521,6 +529,19 @@ fn run_machine(mut args: RunArgs, ui: Option<UiSetup>) -> Result<i32> {
     let limit = time_limit
         .map(|ns| ns_to_ticks(ns, clock_hz))
         .unwrap_or(u64::MAX);
+    if let Some(f) = &args.restore {
+        let data = std::fs::read(f).with_context(|| format!("--restore {f}"))?;
+        machine
+            .restore_snapshot(&data)
+            .map_err(|e| anyhow!("--restore {f}: {e}"))?;
+    }
+    let mut snapshots: Vec<(u64, String)> = Vec::new();
+    for pair in args.snapshot_at.chunks(2) {
+        let t = parse_duration_ns(&pair[0])
+            .ok_or_else(|| anyhow!("--snapshot-at '{}': expected a duration like 2s", pair[0]))?;
+        snapshots.push((ns_to_ticks(t, clock_hz), pair[1].clone()));
+    }
+    snapshots.sort();
     let mut sinks = build_sinks(&args, &mut machine, clock_hz)?;
     if let Some(ui) = ui {
         let panel = Arc::new(Mutex::new(sinks::panel_for(&machine.board.name, &machine)));
@@ -577,6 +598,9 @@ fn run_machine(mut args: RunArgs, ui: Option<UiSetup>) -> Result<i32> {
         if let Some(t) = sinks.next_stop() {
             until = until.min(t.max(machine.now()));
         }
+        if let Some((t, _)) = snapshots.first() {
+            until = until.min((*t).max(machine.now()));
+        }
         let stop = match gdb.as_mut() {
             None => machine.run(until),
             Some(server) => match server.run(&mut machine, until, console_input) {
@@ -594,6 +618,14 @@ fn run_machine(mut args: RunArgs, ui: Option<UiSetup>) -> Result<i32> {
         let speed =
             ticks_to_secs(machine.now(), clock_hz) / started.elapsed().as_secs_f64().max(1e-9);
         sinks.after_step(&mut machine, speed)?;
+        while snapshots.first().is_some_and(|(t, _)| *t <= machine.now()) {
+            let (_, file) = snapshots.remove(0);
+            let data = machine
+                .save_snapshot()
+                .map_err(|e| anyhow!("--snapshot-at: {e}"))?;
+            std::fs::write(&file, data)
+                .with_context(|| format!("--snapshot-at: writing {file}"))?;
+        }
         if sinks.closed {
             eprintln!(
                 "\nensemble: window closed at t={:.6}s",

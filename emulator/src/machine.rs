@@ -116,6 +116,54 @@ pub struct CrashInfo {
     pub time: Ticks,
 }
 
+/// Snapshot files start with these bytes and the format version.
+const SNAPSHOT_MAGIC: &[u8; 8] = b"ENSSNAP\0";
+/// Bump when what a snapshot holds, or any device's state, changes shape.
+pub const SNAPSHOT_VERSION: u32 = 1;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedSlot {
+    name: String,
+    state: Vec<u8>,
+    input: Vec<u8>,
+    arrivals: Vec<(Ticks, Vec<u8>)>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedMachine {
+    board: String,
+    image: u64,
+    now: Ticks,
+    idle: Ticks,
+    event_register: bool,
+    nmi_level: bool,
+    sleeping: bool,
+    /// r0-r12, lr, pc, xPSR, PRIMASK, BASEPRI, FAULTMASK, FPSCR.
+    regs: Vec<u32>,
+    /// s0-s31.
+    fp: Vec<u32>,
+    /// IPSR, CONTROL, MSP, PSP.
+    mode: [u32; 4],
+    scs: Scs,
+    memory: Vec<Vec<u8>>,
+    slots: Vec<SavedSlot>,
+}
+
+/// A fingerprint of an image's contents (FNV-1a over addresses and
+/// bytes), so a snapshot is not restored onto another program.
+fn image_digest(image: &Image) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |b: u8| {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    };
+    for seg in &image.segments {
+        seg.addr.to_le_bytes().into_iter().for_each(&mut eat);
+        seg.data.iter().copied().for_each(&mut eat);
+    }
+    h
+}
+
 /// State reachable from the CPU's hooks: time, the interrupt controller
 /// and the devices.
 pub struct Hw {
@@ -901,6 +949,163 @@ impl Machine {
         let _ = self.load_image();
         self.reset_cpu();
         self.uc.get_data_mut().sleeping = false;
+    }
+
+    /// The whole machine as bytes: CPU registers (core, FPU, banked stack
+    /// pointers, masks), the core's system state, every memory region,
+    /// every device with the input and frames waiting to enter it, and
+    /// virtual time. Output the machine produced but nobody took yet is
+    /// not included (it belongs to the run that produced it).
+    pub fn save_snapshot(&mut self) -> Result<Vec<u8>, MachineError> {
+        let mode = cortex_m::read_mode(&mut self.uc);
+        let rd = |uc: &Unicorn<'_, Hw>, r: R| uc.reg_read(r).unwrap_or(0) as u32;
+        let mut regs: Vec<u32> = (0..13).map(|i| rd(&self.uc, gp_reg(i))).collect();
+        for r in [
+            R::LR,
+            R::PC,
+            R::XPSR,
+            R::PRIMASK,
+            R::BASEPRI,
+            R::FAULTMASK,
+            R::FPSCR,
+        ] {
+            regs.push(rd(&self.uc, r));
+        }
+        let fp: Vec<u32> = (0..32).map(|i| rd(&self.uc, cortex_m::fp_reg(i))).collect();
+        let image = image_digest(&self.image);
+        let hw = self.uc.get_data();
+        let mut slots = Vec::new();
+        for s in &hw.slots {
+            let state = s.dev.save_state().ok_or_else(|| {
+                MachineError::Device(format!(
+                    "device '{}' ({}) cannot be saved in a snapshot",
+                    s.name,
+                    s.dev.kind()
+                ))
+            })?;
+            slots.push(SavedSlot {
+                name: s.name.clone(),
+                state,
+                input: s.input.iter().copied().collect(),
+                arrivals: s.arrivals.iter().cloned().collect(),
+            });
+        }
+        let saved = SavedMachine {
+            board: self.board.name.clone(),
+            image,
+            now: hw.now,
+            idle: hw.idle,
+            event_register: hw.event_register,
+            nmi_level: hw.nmi_level,
+            sleeping: hw.sleeping,
+            regs,
+            fp,
+            mode: [mode.ipsr, mode.control, mode.msp, mode.psp],
+            scs: hw.scs.clone(),
+            memory: hw.memory.iter().map(|m| m.to_vec()).collect(),
+            slots,
+        };
+        let body = postcard::to_allocvec(&saved)
+            .map_err(|e| MachineError::Device(format!("snapshot: {e}")))?;
+        let mut out = SNAPSHOT_MAGIC.to_vec();
+        out.extend_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
+        out.extend_from_slice(&body);
+        Ok(out)
+    }
+
+    /// Continue from a snapshot of a machine of the same board and image.
+    /// Meant for a machine just built (no code translated yet).
+    pub fn restore_snapshot(&mut self, data: &[u8]) -> Result<(), String> {
+        let n = SNAPSHOT_MAGIC.len();
+        if data.len() < n + 4 || &data[..n] != SNAPSHOT_MAGIC {
+            return Err("not an Ensemble snapshot".into());
+        }
+        let version = u32::from_le_bytes(data[n..n + 4].try_into().expect("4 bytes"));
+        if version != SNAPSHOT_VERSION {
+            return Err(format!(
+                "snapshot format version {version}, this Ensemble reads version {SNAPSHOT_VERSION}"
+            ));
+        }
+        let saved: SavedMachine =
+            postcard::from_bytes(&data[n + 4..]).map_err(|e| format!("damaged snapshot: {e}"))?;
+        if saved.board != self.board.name {
+            return Err(format!(
+                "snapshot of board '{}', not '{}'",
+                saved.board, self.board.name
+            ));
+        }
+        if saved.image != image_digest(&self.image) {
+            return Err("snapshot of another image (give the image it was taken with)".into());
+        }
+        {
+            let hw = self.uc.get_data_mut();
+            if saved.memory.len() != hw.memory.len()
+                || saved
+                    .memory
+                    .iter()
+                    .zip(&hw.memory)
+                    .any(|(a, b)| a.len() != b.len())
+                || saved.slots.len() != hw.slots.len()
+                || saved
+                    .slots
+                    .iter()
+                    .zip(&hw.slots)
+                    .any(|(a, b)| a.name != b.name)
+            {
+                return Err("snapshot of another layout of this board".into());
+            }
+            for (m, data) in hw.memory.iter_mut().zip(&saved.memory) {
+                m.copy_from_slice(data);
+            }
+            for (slot, s) in hw.slots.iter_mut().zip(&saved.slots) {
+                slot.dev
+                    .restore_state(&s.state)
+                    .map_err(|e| format!("device '{}': {e}", slot.name))?;
+                slot.input = s.input.iter().copied().collect();
+                slot.arrivals = s.arrivals.iter().cloned().collect();
+                slot.dirty = true;
+            }
+            hw.now = saved.now;
+            hw.idle = saved.idle;
+            hw.event_register = saved.event_register;
+            hw.nmi_level = saved.nmi_level;
+            hw.sleeping = saved.sleeping;
+            hw.scs = saved.scs.clone();
+            hw.attention = true;
+            hw.irq_maybe = hw.scs.may_preempt();
+        }
+        // Registers whose writes the engine drops in unprivileged thread
+        // mode go first, while the core is still privileged from reset.
+        let r = &saved.regs;
+        let wr = |uc: &mut Unicorn<'_, Hw>, reg: R, v: u32| {
+            let _ = uc.reg_write(reg, v as u64);
+        };
+        for i in 0..13 {
+            wr(&mut self.uc, gp_reg(i), r[i]);
+        }
+        wr(&mut self.uc, R::LR, r[13]);
+        wr(&mut self.uc, R::PC, r[14]);
+        wr(&mut self.uc, R::PRIMASK, r[16]);
+        wr(&mut self.uc, R::BASEPRI, r[17]);
+        wr(&mut self.uc, R::FAULTMASK, r[18]);
+        wr(&mut self.uc, R::FPSCR, r[19]);
+        for (i, v) in saved.fp.iter().enumerate() {
+            wr(&mut self.uc, cortex_m::fp_reg(i), *v);
+        }
+        let [ipsr, control, msp, psp] = saved.mode;
+        cortex_m::write_mode(
+            &mut self.uc,
+            cortex_m::ModeState {
+                ipsr,
+                control,
+                msp,
+                psp,
+            },
+        );
+        // Flags and execution state (Thumb bit, IT block) last.
+        wr(&mut self.uc, R::EPSR, r[15] & 0x0700_fc00);
+        wr(&mut self.uc, R::XPSR_NZCVQG, r[15]);
+        Ok(())
     }
 
     /// Reset as hardware does: SP and PC from the vector table at VTOR.

@@ -293,7 +293,7 @@ pub fn enter(uc: &mut Unicorn<'_, Hw>, exc: usize, return_pc: u32) -> Result<(),
     Ok(())
 }
 
-fn fp_reg(i: usize) -> R {
+pub fn fp_reg(i: usize) -> R {
     const S: [R; 32] = [
         R::S0,
         R::S1,

@@ -63,7 +63,7 @@ const FPCCR_LSPEN: u32 = 1 << 30;
 pub const FPCCR_LSPACT: u32 = 1;
 
 /// Fixed facts about the core, from the board's `cpu` entry.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct CoreInfo {
     pub cpuid: u32,
     pub has_fpu: bool,
@@ -79,7 +79,7 @@ pub struct CoreInfo {
 
 /// SysTick, the core's 24-bit down-counter (B3.3). Its value is derived
 /// from the time it was last loaded, so it needs no per-tick work.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct SysTick {
     csr: u32,
     rvr: u32,
@@ -201,7 +201,7 @@ impl SysTick {
 /// A set of exception numbers (at most 256), as bits: the NVIC asks
 /// "which are pending?" several times per interrupt, and visiting only the
 /// set bits keeps that cheap.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct ExcSet {
     bits: [u64; 4],
     len: usize,
@@ -263,7 +263,7 @@ impl std::ops::Index<usize> for ExcSet {
 }
 
 /// The whole System Control Space state of one core.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Scs {
     pub info: CoreInfo,
     pub vtor: u32,

@@ -159,17 +159,26 @@ printf '  %ss virtual in %ss wall: %sx real time   target >= 50x: %s\n' \
   "$IDLE_VIRT" "$IDLE_WALL" "$IDLE_BEST" "$(verdict "$IDLE_BEST" ">=" 50)"
 
 # Scenario scale: 64 idle-heavy networked devices in one process, on 1 and
-# 2 worker threads; virtual seconds per wall second and peak memory.
+# 2 worker threads; virtual seconds per wall second and peak memory, best
+# of RUNS. Each device wakes 1000 times a virtual second (its SysTick):
+# 1.28 M wakes in all, so the wall time per wake is the whole cost of a
+# device's millisecond (its guest code, the emulator, start-up included).
 SCALE=images/scenarios/beacons64.toml
 echo
 echo "Scenario of 64 devices ($SCALE, 20 s virtual):"
 for threads in 1 2; do
-  /usr/bin/time -f "%e %M" -o "$TMP/scale" target/release/ensemble scenario "$SCALE" \
-    --quiet --threads "$threads" >/dev/null 2>&1 || true
-  read -r wall rss < <(tail -n 1 "$TMP/scale")
-  printf '  %s thread(s): %6ss wall, %sx real time, peak memory %s MiB   target >= 10x: %s\n' "$threads" "$wall" \
-    "$(awk -v w="$wall" 'BEGIN { printf "%.1f", 20 / w }')" "$((rss / 1024))" \
-    "$(verdict "$(awk -v w="$wall" 'BEGIN { print 20 / w }')" ">=" 10)"
+  best="" best_rss=""
+  for ((i = 0; i < RUNS; i++)); do
+    /usr/bin/time -f "%e %M" -o "$TMP/scale" target/release/ensemble scenario "$SCALE" \
+      --headless --quiet --threads "$threads" >/dev/null 2>&1 || true
+    read -r wall rss < <(tail -n 1 "$TMP/scale")
+    echo "bench: scale, $threads thread(s), run $((i + 1)) of $RUNS: ${wall}s wall, $((rss / 1024)) MiB" >&2
+    if [ -z "$best" ] || awk -v t="$wall" -v b="$best" 'BEGIN { exit !(t < b) }'; then best=$wall best_rss=$rss; fi
+  done
+  printf '  %s thread(s): %6ss wall, %sx real time, %s us per device-wake, peak memory %s MiB   target >= 10x: %s\n' \
+    "$threads" "$best" "$(awk -v w="$best" 'BEGIN { printf "%.1f", 20 / w }')" \
+    "$(awk -v w="$best" 'BEGIN { printf "%.1f", w * 1e6 / (64 * 20 * 1000) }')" "$((best_rss / 1024))" \
+    "$(verdict "$(awk -v w="$best" 'BEGIN { print 20 / w }')" ">=" 10)"
 done
 
 # Streaming: two devices on a 100 Mbit/s switch, net-stream-tx sending

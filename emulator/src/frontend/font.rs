@@ -170,3 +170,24 @@ mod tests {
         assert_eq!(text_width("", 1), 0);
     }
 }
+
+/// Draw `s` with its top-left at `x, y`, each font pixel a `scale` x
+/// `scale` square handed to `put`; returns the x after the text.
+pub fn draw_text(x: i32, y: i32, scale: i32, s: &str, mut put: impl FnMut(i32, i32)) -> i32 {
+    let mut x = x;
+    for ch in s.chars() {
+        for (row, bits) in glyph(ch).iter().enumerate() {
+            for col in 0..5 {
+                if bits & (0x10 >> col) != 0 {
+                    for sy in 0..scale {
+                        for sx in 0..scale {
+                            put(x + col * scale + sx, y + row as i32 * scale + sy);
+                        }
+                    }
+                }
+            }
+        }
+        x += 6 * scale;
+    }
+    x
+}

@@ -19,7 +19,7 @@ use std::cell::RefCell;
 
 use ensemble_devices::VideoFrame;
 
-use super::font::{glyph, text_width};
+use super::font::text_width;
 use crate::net::PacketKind;
 use crate::world::{Observer, PacketEvent, Topology};
 
@@ -1488,23 +1488,7 @@ impl Canvas {
 
     /// Draws `s` with its top-left at `x, y`; returns the x after it.
     fn text(&mut self, x: i32, y: i32, scale: i32, c: u32, s: &str) -> i32 {
-        let mut x = x;
-        for ch in s.chars() {
-            let g = glyph(ch);
-            for (row, bits) in g.iter().enumerate() {
-                for col in 0..5 {
-                    if bits & (0x10 >> col) != 0 {
-                        for sy in 0..scale {
-                            for sx in 0..scale {
-                                self.put(x + col * scale + sx, y + row as i32 * scale + sy, c);
-                            }
-                        }
-                    }
-                }
-            }
-            x += 6 * scale;
-        }
-        x
+        super::font::draw_text(x, y, scale, s, |px, py| self.put(px, py, c))
     }
 }
 

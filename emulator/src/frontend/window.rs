@@ -22,7 +22,6 @@ use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop};
 use winit::keyboard::{Key, KeyCode, NamedKey, PhysicalKey};
 use winit::window::{Window, WindowId};
 
-use super::font::glyph;
 use super::{Panel, UserInput};
 
 /// Whether a window system is reachable: `DISPLAY` or `WAYLAND_DISPLAY`
@@ -929,23 +928,7 @@ impl Canvas {
 
     /// Draws `s` with its top-left at `x, y`; returns the x after it.
     fn text(&mut self, x: i32, y: i32, scale: i32, c: u32, s: &str) -> i32 {
-        let mut x = x;
-        for ch in s.chars() {
-            let g = glyph(ch);
-            for (row, bits) in g.iter().enumerate() {
-                for col in 0..5 {
-                    if bits & (0x10 >> col) != 0 {
-                        for sy in 0..scale {
-                            for sx in 0..scale {
-                                self.put(x + col * scale + sx, y + row as i32 * scale + sy, c);
-                            }
-                        }
-                    }
-                }
-            }
-            x += 6 * scale;
-        }
-        x
+        super::font::draw_text(x, y, scale, s, |px, py| self.put(px, py, c))
     }
 
     /// Text at 2x if it fits in `max_w`, else 1x, else cut with "~".
@@ -1098,6 +1081,7 @@ fn blit(cv: &mut Canvas, r: Rect, s: u32, f: &ensemble_devices::VideoFrame) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frontend::font::glyph;
     use ensemble_devices::VideoFrame;
 
     fn panel(screen: Option<(u32, u32)>) -> Panel {

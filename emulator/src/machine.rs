@@ -496,11 +496,16 @@ unsafe extern "C" fn block_hook(uc: *mut sys::uc_engine, addr: u64, size: u32, d
 #[inline(never)]
 unsafe fn block_hook_slow(uc: *mut sys::uc_engine, addr: u64, size: u32, data: *mut c_void) {
     let hw = data as *mut Hw;
-    let read = |r: R| {
-        let mut v: u64 = 0;
-        // SAFETY: a 32-bit register read into a u64, on the live engine.
-        unsafe { sys::uc_reg_read(uc, r as i32, &mut v as *mut u64 as *mut c_void) };
-        v as u32
+    let masks = || {
+        let ids = [R::PRIMASK as i32, R::FAULTMASK as i32, R::BASEPRI as i32];
+        let mut v = [0u64; 3];
+        let mut ptrs = [std::ptr::null_mut::<c_void>(); 3];
+        for (p, v) in ptrs.iter_mut().zip(v.iter_mut()) {
+            *p = v as *mut u64 as *mut c_void;
+        }
+        // SAFETY: 32-bit register reads into u64 slots, on the live engine.
+        unsafe { sys::uc_reg_read_batch(uc, ids.as_ptr(), ptrs.as_mut_ptr(), 3) };
+        (v[0] as u32 & 1 != 0, v[1] as u32 & 1 != 0, v[2] as u32)
     };
     let mut settled = false;
     loop {
@@ -512,16 +517,10 @@ unsafe fn block_hook_slow(uc: *mut sys::uc_engine, addr: u64, size: u32, data: *
         }
         let exit = if hw.now >= hw.stop_at || hw.attention {
             Some(CpuExit::Service)
-        } else if hw.irq_maybe
-            && hw
-                .scs
-                .to_take(
-                    read(R::PRIMASK) & 1 != 0,
-                    read(R::FAULTMASK) & 1 != 0,
-                    read(R::BASEPRI),
-                )
-                .is_some()
-        {
+        } else if hw.irq_maybe && {
+            let (primask, faultmask, basepri) = masks();
+            hw.scs.to_take(primask, faultmask, basepri).is_some()
+        } {
             Some(CpuExit::Service)
         } else if addr == hw.last_block && size == 2 {
             Some(CpuExit::Spin)

@@ -5,6 +5,9 @@
 //! Reference: ARMv7-M ARM (DDI 0403E) B1.5.6-B1.5.8 (ExceptionEntry,
 //! PushStack, ExceptionReturn, PopStack).
 
+use std::ffi::c_void;
+
+use unicorn_engine::hook::sys;
 use unicorn_engine::{RegisterARM as R, Unicorn};
 
 use super::scs::*;
@@ -42,19 +45,50 @@ fn wr(uc: &mut Unicorn<'_, Hw>, r: R, v: u32) {
     let _ = uc.reg_write(r, v as u64);
 }
 
+/// Read 32-bit registers in one engine call (exception entry and return
+/// are dozens of register accesses, each a call through the engine's API).
+fn rd_n<const N: usize>(uc: &Unicorn<'_, Hw>, regs: [R; N]) -> [u32; N] {
+    let ids: [i32; N] = regs.map(|r| r as i32);
+    let mut vals = [0u64; N];
+    let mut ptrs = [std::ptr::null_mut::<c_void>(); N];
+    for (p, v) in ptrs.iter_mut().zip(vals.iter_mut()) {
+        *p = v as *mut u64 as *mut c_void;
+    }
+    // SAFETY: N register ids and N pointers to 8-byte slots, each wider
+    // than the 32-bit value the engine stores there, on a live handle.
+    unsafe { sys::uc_reg_read_batch(uc.get_handle(), ids.as_ptr(), ptrs.as_mut_ptr(), N as i32) };
+    vals.map(|v| v as u32)
+}
+
+/// Write 32-bit registers in order, in one engine call. Never the PC: a
+/// batched PC write from a hook would be overwritten when the engine
+/// leaves the block (`reg_write` of the PC tells it not to).
+fn wr_n<const N: usize>(uc: &mut Unicorn<'_, Hw>, regs: [R; N], vals: [u32; N]) {
+    let ids: [i32; N] = regs.map(|r| r as i32);
+    let vals: [u64; N] = vals.map(|v| v as u64);
+    let mut ptrs = [std::ptr::null_mut::<c_void>(); N];
+    for (p, v) in ptrs.iter_mut().zip(vals.iter()) {
+        *p = v as *const u64 as *mut c_void;
+    }
+    // SAFETY: N register ids and N pointers to values the engine reads
+    // as 32 bits (little-endian low half), on a live handle.
+    unsafe { sys::uc_reg_write_batch(uc.get_handle(), ids.as_ptr(), ptrs.as_ptr(), N as i32) };
+}
+
 /// Read MSP/PSP/CONTROL/IPSR. Unprivileged thread code cannot read the
 /// banked stack pointers through Unicorn's MRS path, so step into handler
 /// mode for the read and back (QEMU swaps r13 on both writes).
 pub fn read_mode(uc: &mut Unicorn<'_, Hw>) -> ModeState {
-    let control = rd(uc, R::CONTROL);
-    let ipsr = rd(uc, R::IPSR) & 0x1ff;
+    // (Reading MSP and PSP has no side effect; unprivileged, they read 0.)
+    let [control, ipsr, msp, psp] = rd_n(uc, [R::CONTROL, R::IPSR, R::MSP, R::PSP]);
+    let ipsr = ipsr & 0x1ff;
     let (msp, psp) = if ipsr == 0 && control & CONTROL_NPRIV != 0 {
         wr(uc, R::IPSR, 1);
         let v = (rd(uc, R::MSP), rd(uc, R::PSP));
         wr(uc, R::IPSR, 0);
         v
     } else {
-        (rd(uc, R::MSP), rd(uc, R::PSP))
+        (msp, psp)
     };
     ModeState {
         ipsr,
@@ -154,11 +188,8 @@ pub fn write_mask_register(uc: &mut Unicorn<'_, Hw>, r: R, v: u32) {
 }
 
 fn read_execution_masks(uc: &Unicorn<'_, Hw>) -> (bool, bool, u32) {
-    (
-        rd(uc, R::PRIMASK) & 1 != 0,
-        rd(uc, R::FAULTMASK) & 1 != 0,
-        rd(uc, R::BASEPRI),
-    )
+    let [primask, faultmask, basepri] = rd_n(uc, [R::PRIMASK, R::FAULTMASK, R::BASEPRI]);
+    (primask & 1 != 0, faultmask & 1 != 0, basepri)
 }
 
 /// The exception the core would take now, if any.
@@ -223,18 +254,10 @@ pub fn enter(uc: &mut Unicorn<'_, Hw>, exc: usize, return_pc: u32) -> Result<(),
     let align8 = uc.get_data().scs.stack_align8();
     let pad = if align8 && sp & 4 != 0 { 4 } else { 0 };
     let frame = (sp.wrapping_sub(frame_size)) & !(pad as u32);
-    let xpsr = rd(uc, R::XPSR);
+    let [xpsr, r0, r1, r2, r3, r12, lr] =
+        rd_n(uc, [R::XPSR, R::R0, R::R1, R::R2, R::R3, R::R12, R::LR]);
     let stacked_xpsr = (xpsr & !XPSR_ALIGN) | if pad != 0 { XPSR_ALIGN } else { 0 };
-    let words = [
-        rd(uc, R::R0),
-        rd(uc, R::R1),
-        rd(uc, R::R2),
-        rd(uc, R::R3),
-        rd(uc, R::R12),
-        rd(uc, R::LR),
-        return_pc & !1,
-        stacked_xpsr,
-    ];
+    let words = [r0, r1, r2, r3, r12, lr, return_pc & !1, stacked_xpsr];
     write_words(uc, frame, &words)?;
     if fp_frame {
         // Registers are saved at once rather than lazily: the frame layout,
@@ -400,12 +423,11 @@ pub fn exception_return(uc: &mut Unicorn<'_, Hw>, exc_return: u32) -> Result<Ret
             psp,
         },
     );
-    for (r, v) in [R::R0, R::R1, R::R2, R::R3, R::R12, R::LR]
-        .into_iter()
-        .zip(words.iter().copied())
-    {
-        wr(uc, r, v);
-    }
+    wr_n(
+        uc,
+        [R::R0, R::R1, R::R2, R::R3, R::R12, R::LR],
+        [words[0], words[1], words[2], words[3], words[4], words[5]],
+    );
     // APSR, GE and the execution state (T, IT) from the stacked xPSR.
     wr(uc, R::EAPSR_NZCVQG, xpsr);
     let pc = words[6];

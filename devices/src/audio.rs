@@ -553,6 +553,43 @@ impl AudioIn {
     }
 }
 
+/// The `Device` methods both directions hand to their shared engine.
+macro_rules! engine_device_methods {
+    () => {
+        fn window(&self) -> u64 {
+            WINDOW
+        }
+
+        fn read(&mut self, offset: u64, size: u8, now: Ticks) -> u32 {
+            self.e.read(offset, size, now)
+        }
+
+        fn write(&mut self, offset: u64, size: u8, value: u32, now: Ticks) {
+            self.e.write(offset, size, value, now)
+        }
+
+        fn reset(&mut self) {
+            self.e.reset()
+        }
+
+        fn next_deadline(&self) -> Option<Ticks> {
+            self.e.next_deadline()
+        }
+
+        fn advance(&mut self, now: Ticks) {
+            self.e.sync(now);
+        }
+
+        fn irq_lines(&self) -> u32 {
+            self.e.irq_lines()
+        }
+
+        fn dma(&mut self, mem: &mut dyn Dma, now: Ticks) {
+            self.e.dma(mem, now)
+        }
+    };
+}
+
 impl Device for AudioOut {
     crate::state_by_serde!();
 
@@ -560,37 +597,7 @@ impl Device for AudioOut {
         "audio-out"
     }
 
-    fn window(&self) -> u64 {
-        WINDOW
-    }
-
-    fn read(&mut self, offset: u64, size: u8, now: Ticks) -> u32 {
-        self.e.read(offset, size, now)
-    }
-
-    fn write(&mut self, offset: u64, size: u8, value: u32, now: Ticks) {
-        self.e.write(offset, size, value, now)
-    }
-
-    fn reset(&mut self) {
-        self.e.reset()
-    }
-
-    fn next_deadline(&self) -> Option<Ticks> {
-        self.e.next_deadline()
-    }
-
-    fn advance(&mut self, now: Ticks) {
-        self.e.sync(now);
-    }
-
-    fn irq_lines(&self) -> u32 {
-        self.e.irq_lines()
-    }
-
-    fn dma(&mut self, mem: &mut dyn Dma, now: Ticks) {
-        self.e.dma(mem, now)
-    }
+    engine_device_methods!();
 
     fn take_audio(&mut self) -> Vec<AudioChunk> {
         self.e.take_audio()
@@ -604,37 +611,7 @@ impl Device for AudioIn {
         "audio-in"
     }
 
-    fn window(&self) -> u64 {
-        WINDOW
-    }
-
-    fn read(&mut self, offset: u64, size: u8, now: Ticks) -> u32 {
-        self.e.read(offset, size, now)
-    }
-
-    fn write(&mut self, offset: u64, size: u8, value: u32, now: Ticks) {
-        self.e.write(offset, size, value, now)
-    }
-
-    fn reset(&mut self) {
-        self.e.reset()
-    }
-
-    fn next_deadline(&self) -> Option<Ticks> {
-        self.e.next_deadline()
-    }
-
-    fn advance(&mut self, now: Ticks) {
-        self.e.sync(now);
-    }
-
-    fn irq_lines(&self) -> u32 {
-        self.e.irq_lines()
-    }
-
-    fn dma(&mut self, mem: &mut dyn Dma, now: Ticks) {
-        self.e.dma(mem, now)
-    }
+    engine_device_methods!();
 
     fn set_audio_source(&mut self, source: AudioSource) -> bool {
         self.e.source = source;

@@ -333,20 +333,21 @@ impl Hw {
         self.output_ready |= output;
     }
 
+    /// The earliest deadline a device asked for or frame arrival due.
+    fn earliest_device_event(&self) -> Option<Ticks> {
+        let deadlines = self.slots.iter().filter_map(|s| s.deadline());
+        let arrivals = self
+            .slots
+            .iter()
+            .filter_map(|s| s.arrivals.front().map(|a| a.0));
+        deadlines.chain(arrivals).min()
+    }
+
     fn update_quiet_until(&mut self) {
         self.quiet_until = if self.slots.iter().any(|s| s.has_input()) {
             0
         } else {
-            self.slots
-                .iter()
-                .filter_map(|s| s.deadline())
-                .chain(
-                    self.slots
-                        .iter()
-                        .filter_map(|s| s.arrivals.front().map(|a| a.0)),
-                )
-                .min()
-                .unwrap_or(Ticks::MAX)
+            self.earliest_device_event().unwrap_or(Ticks::MAX)
         };
     }
 
@@ -408,15 +409,7 @@ impl Hw {
         let devices = if self.quiet_until != 0 && !self.touched && !self.attention {
             (self.quiet_until != Ticks::MAX).then_some(self.quiet_until)
         } else {
-            self.slots
-                .iter()
-                .filter_map(|s| s.deadline())
-                .chain(
-                    self.slots
-                        .iter()
-                        .filter_map(|s| s.arrivals.front().map(|a| a.0)),
-                )
-                .min()
+            self.earliest_device_event()
         };
         devices
             .into_iter()

@@ -194,6 +194,10 @@ pub struct Display {
     video: VecDeque<VideoFrame>,
     /// Latest time seen, so that time never runs backwards inside the model.
     now: Ticks,
+    /// Firmware-set scan-out (a `simple-framebuffer`): the framebuffer
+    /// address the display shows from power-on, XRGB8888, no registers
+    /// needed.
+    preset: Option<u32>,
 }
 
 impl Display {
@@ -225,6 +229,28 @@ impl Display {
             last: None,
             video: VecDeque::new(),
             now: 0,
+            preset: None,
+        }
+    }
+
+    /// A display already scanning out XRGB8888 from `address` at 30 Hz, as
+    /// firmware leaves a `simple-framebuffer` for the OS (the registers
+    /// still work; reset returns to this state).
+    pub fn scanning_out(clock_hz: u64, width: u32, height: u32, address: u64) -> Self {
+        let mut d = Display::new(clock_hz, width, height);
+        d.preset = Some(address as u32);
+        d.apply_preset();
+        d
+    }
+
+    fn apply_preset(&mut self) {
+        if let Some(addr) = self.preset {
+            self.fb_base = addr;
+            self.format = FMT_XRGB8888;
+            self.stride = self.panel_width.saturating_mul(4);
+            self.vsync_hz = 30;
+            self.ctrl = CTRL_ENABLE;
+            self.base = self.now;
         }
     }
 
@@ -403,11 +429,13 @@ impl Device for Display {
     /// queued stay queued, and [`VideoFrame::seq`] keeps counting.
     fn reset(&mut self) {
         let video = std::mem::take(&mut self.video);
-        let (shown, now) = (self.shown, self.now);
+        let (shown, now, preset) = (self.shown, self.now, self.preset);
         *self = Display::new(self.clock_hz, self.panel_width, self.panel_height);
         self.video = video;
         self.shown = shown;
         self.now = now;
+        self.preset = preset;
+        self.apply_preset();
     }
 
     fn next_deadline(&self) -> Option<Ticks> {

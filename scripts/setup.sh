@@ -11,6 +11,7 @@ PACKAGES=(
   gdb-multiarch
   libasound2-dev
   xvfb mesa-vulkan-drivers libvulkan1 x11-apps netpbm
+  cpio kmod gcc-aarch64-linux-gnu libc6-dev-arm64-cross device-tree-compiler
 )
 
 missing=()

@@ -7,7 +7,11 @@ cd "$(dirname "$0")/.."
 
 ./scripts/setup.sh
 ./scripts/build-images.sh
-export ENSEMBLE_REQUIRE_QEMU=1
+# Debian's arm64 U-Boot, kernel and busybox (cached in target/arm64) and
+# our initramfs, for the aarch64-virt tests.
+./scripts/fetch-arm64.sh
+./scripts/build-initramfs.sh
+export ENSEMBLE_REQUIRE_QEMU=1 ENSEMBLE_REQUIRE_ARM64=1
 cargo build --release --workspace --quiet
 cargo test --release --workspace 2>&1 | tee target/test-output.txt
 # The scenario tests under images/tests, as CI runs them, with a JUnit

@@ -61,20 +61,33 @@
 //!   end_delay_us u32 LE, PSDU...]` ([`encode_rx`], [`decode_rx`]), where
 //!   `end_delay_us` says how long after `now` the frame finishes on air.
 //!
-//! A medium should deliver a frame as early as it can (ideally at the
-//! sender's TX start) with the rest of its airtime as `end_delay_us`: the
-//! radio then sees the channel busy for that long (CCA) and completes the
-//! reception, raising RX_DONE, when the frame ends. Delivering at the end
-//! of the frame with a delay of 0 also works, but then CCA never sees it.
-//! The medium chooses RSSI and LQI; the radio only reports them.
+//! Three kinds of delivery, by `end_delay_us` and the PSDU:
+//!
+//! - a frame still on air (delay > 0): the radio sees the channel busy
+//!   until its end (CCA), locks onto it if it listens, judges overlaps
+//!   itself and completes the reception, raising RX_DONE, at the end;
+//! - a carrier (delay > 0, empty PSDU): only energy on that channel until
+//!   the end, for CCA (and it ruins a reception in progress there);
+//! - a frame already over on air (delay 0): received at once if RX_ON is
+//!   set and the radio is not locked onto another frame; the medium that
+//!   delivers it this late has judged collisions and whether the receiver
+//!   was sending during it, so energy on the channel now (later frames)
+//!   and a transmission started since do not matter.
+//!
+//! Ensemble's wireless medium uses the last two: a carrier as soon as the
+//! lockstep lets it tell the receivers (the first quantum boundary after
+//! the frame starts), the frame once every overlapping transmission is
+//! known (after it ends). The medium chooses RSSI and LQI; the radio only
+//! reports them.
 //!
 //! # Reception
 //!
-//! The radio hears every frame on its channel while the environment has it
+//! The radio hears every frame and carrier while the environment has it
 //! powered ([`Device::set_link`]): whether or not the receiver is on, the
-//! frame's energy keeps the channel busy until its end (CCA is busy when
-//! that end, or the end of the radio's own transmission, lies after the
-//! start of the CCA). A frame is then received if the receiver is listening
+//! energy keeps that channel busy until its end (CCA is busy when the end
+//! of energy heard on the channel the radio is tuned to, or of the radio's
+//! own transmission, lies after the start of the CCA; energy heard on
+//! another channel counts after tuning to it). A frame is then received if the receiver is listening
 //! (CTRL.RX_ON and not transmitting) and, with CTRL.ADDR_FILTER, if it is an
 //! 802.15.4 data frame (frame type 1) with a 16-bit destination address
 //! whose destination PAN is PAN_ID or 0xFFFF and whose destination address
@@ -143,6 +156,7 @@ const INT_ALL: u32 = 0xf;
 
 pub const CHANNEL_MIN: u8 = 11;
 pub const CHANNEL_MAX: u8 = 26;
+const CHANNELS: usize = (CHANNEL_MAX - CHANNEL_MIN + 1) as usize;
 pub const TX_POWER_MIN: i8 = -20;
 pub const TX_POWER_MAX: i8 = 8;
 /// Largest PSDU (802.15.4 aMaxPHYPacketSize).
@@ -274,9 +288,12 @@ pub struct Radio {
     /// (start, end) of the CCA in progress.
     cca: Option<(Ticks, Ticks)>,
     incoming: Option<Incoming>,
-    /// The channel carries energy (a heard frame or our own transmission)
-    /// until this time.
-    energy_until: Ticks,
+    /// Energy heard on each channel (11..26) until these times: frames on
+    /// air and carriers the medium reports.
+    heard_until: [Ticks; CHANNELS],
+    /// End of our own latest transmission, which counts as energy on
+    /// whatever channel the radio is tuned to.
+    own_until: Ticks,
     /// Transmissions not yet collected by take_frames.
     sent: Vec<Vec<u8>>,
     /// Switched on by the environment (set_link).
@@ -312,7 +329,8 @@ impl Radio {
             tx_end: None,
             cca: None,
             incoming: None,
-            energy_until: 0,
+            heard_until: [0; CHANNELS],
+            own_until: 0,
             sent: Vec::new(),
             powered: true,
             now: 0,
@@ -336,7 +354,7 @@ impl Radio {
         if let Some((start, end)) = self.cca {
             if end <= now {
                 self.cca = None;
-                self.cca_busy = self.energy_until > start;
+                self.cca_busy = self.energy_until() > start;
                 self.int_sts |= INT_CCA_DONE;
             }
         }
@@ -370,10 +388,9 @@ impl Radio {
         }
     }
 
-    /// Forget energy heard on the channel (a new channel, power off); our
-    /// own transmission still counts.
-    fn forget_energy(&mut self) {
-        self.energy_until = self.tx_end.unwrap_or(0);
+    /// Until when the channel the radio is tuned to carries energy.
+    fn energy_until(&self) -> Ticks {
+        self.heard_until[(self.channel - CHANNEL_MIN) as usize].max(self.own_until)
     }
 
     fn listening(&self) -> bool {
@@ -402,7 +419,7 @@ impl Radio {
         let airtime = airtime_us(len);
         let end = now + self.ticks(airtime);
         self.tx_end = Some(end);
-        self.energy_until = self.energy_until.max(end);
+        self.own_until = self.own_until.max(end);
         if self.powered {
             self.sent.push(encode_tx(
                 self.channel,
@@ -520,7 +537,6 @@ impl Device for Radio {
                 if ch != self.channel {
                     self.channel = ch;
                     self.abort_reception();
-                    self.forget_energy();
                 }
             }
             TX_POWER => {
@@ -579,18 +595,47 @@ impl Device for Radio {
         let Some((channel, rssi, lqi, delay_us, psdu)) = decode_rx(frame) else {
             return false;
         };
-        if !self.powered || channel != self.channel || psdu.is_empty() || psdu.len() > MAX_PSDU {
+        if !self.powered || !(CHANNEL_MIN..=CHANNEL_MAX).contains(&channel) || psdu.len() > MAX_PSDU
+        {
             return false;
         }
+        let tuned = channel == self.channel;
+        let for_us = !psdu.is_empty() && tuned && self.passes_filter(psdu);
+        if delay_us == 0 {
+            // Over on air already: the medium has judged collisions and
+            // whether we were sending meanwhile (a transmission started
+            // since does not matter), only an enabled receiver counts.
+            if !for_us || self.ctrl & CTRL_RX_ON == 0 {
+                return false;
+            }
+            if let Some(f) = self.incoming.as_mut() {
+                // Locked onto another frame: both are lost.
+                f.collided = true;
+                self.rx_dropped = self.rx_dropped.wrapping_add(1);
+                return false;
+            }
+            let f = Incoming {
+                psdu: psdu.to_vec(),
+                rssi,
+                lqi,
+                end: now,
+                collided: false,
+            };
+            self.finish_reception(f);
+            return true;
+        }
+        // On air until `end`: energy on its channel, which also ruins a
+        // frame being received there.
         let end = now + self.ticks(delay_us);
-        let overlaps = self.energy_until > now;
-        self.energy_until = self.energy_until.max(end);
-        if overlaps {
+        let overlaps = tuned && self.energy_until() > now;
+        let heard = &mut self.heard_until[(channel - CHANNEL_MIN) as usize];
+        *heard = (*heard).max(end);
+        if tuned {
             if let Some(f) = self.incoming.as_mut() {
                 f.collided = true;
             }
         }
-        if !self.listening() || !self.passes_filter(psdu) {
+        if !for_us || !self.listening() {
             return false;
         }
         if overlaps {
@@ -604,15 +649,13 @@ impl Device for Radio {
             end,
             collided: false,
         });
-        // Delivered at its end: complete it now.
-        self.sync(now);
         true
     }
 
     fn set_link(&mut self, up: bool) {
         if !up && self.powered {
             self.abort_reception();
-            self.forget_energy();
+            self.heard_until = [0; CHANNELS];
         }
         self.powered = up;
     }
@@ -950,9 +993,13 @@ mod tests {
         wr(&mut r, CTRL, CTRL_RX_ON | CTRL_TX_START, 10);
         assert_eq!(rd(&mut r, RX_DROPPED, 10), 1);
         assert_eq!(rd(&mut r, STATUS, 10), STATUS_TX_BUSY);
-        // The receiver is off until the transmission (7 * 32 µs) ends.
+        // The receiver is off until the transmission (7 * 32 µs) ends: a
+        // frame on air is not heard. One that ended before it started
+        // (delivered late, judged by the medium) still is.
         let tx_end = 10 + 7 * 32 * T_US;
-        assert!(!r.receive_frame(&rx_frame(11, 0, b"deaf"), tx_end - 1));
+        assert!(!r.receive_frame(&rx_frame(11, 10, b"deaf"), tx_end - 1));
+        assert!(r.receive_frame(&rx_frame(11, 0, b"before"), tx_end - 1));
+        wr(&mut r, INT_STS, INT_RX_DONE, tx_end - 1);
         run_to(&mut r, 100_000);
         assert_eq!(rd(&mut r, INT_STS, 100_000), INT_TX_DONE);
         assert_eq!(rd(&mut r, STATUS, 100_000), STATUS_RX_ON);
@@ -1015,6 +1062,58 @@ mod tests {
         wr(&mut r, CTRL, CTRL_CCA_START, t + 1);
         run_to(&mut r, t + 1 + 128 * T_US);
         assert_ne!(rd(&mut r, STATUS, t + 1 + 128 * T_US) & STATUS_CCA_BUSY, 0);
+    }
+
+    #[test]
+    fn carriers_make_the_channel_busy_and_nothing_else() {
+        let mut r = listening_radio();
+        // A carrier (no PSDU) on the radio's channel for 2000 µs: busy,
+        // nothing received, nothing counted as dropped.
+        assert!(!r.receive_frame(&encode_rx(11, -60, 0, 2000, &[]), 0));
+        assert_eq!(rd(&mut r, STATUS, 0), STATUS_RX_ON);
+        wr(&mut r, CTRL, CTRL_RX_ON | CTRL_CCA_START, 1000 * T_US);
+        run_to(&mut r, 1128 * T_US);
+        assert_eq!(
+            rd(&mut r, STATUS, 1128 * T_US) & STATUS_CCA_BUSY,
+            STATUS_CCA_BUSY
+        );
+        // After its end: clear.
+        wr(&mut r, CTRL, CTRL_RX_ON | CTRL_CCA_START, 2000 * T_US);
+        run_to(&mut r, 2128 * T_US);
+        assert_eq!(rd(&mut r, STATUS, 2128 * T_US) & STATUS_CCA_BUSY, 0);
+        assert_eq!(rd(&mut r, RX_COUNT, 2128 * T_US), 0);
+        assert_eq!(rd(&mut r, RX_DROPPED, 2128 * T_US), 0);
+
+        // A carrier on another channel counts once the radio tunes to it.
+        let t = 10_000 * T_US;
+        assert!(!r.receive_frame(&encode_rx(20, -60, 0, 1000, &[]), t));
+        wr(&mut r, CTRL, CTRL_RX_ON | CTRL_CCA_START, t);
+        run_to(&mut r, t + 128 * T_US);
+        assert_eq!(rd(&mut r, STATUS, t + 128 * T_US) & STATUS_CCA_BUSY, 0);
+        wr(&mut r, CHANNEL, 20, t + 200 * T_US);
+        wr(&mut r, CTRL, CTRL_RX_ON | CTRL_CCA_START, t + 200 * T_US);
+        run_to(&mut r, t + 328 * T_US);
+        assert_eq!(
+            rd(&mut r, STATUS, t + 328 * T_US) & STATUS_CCA_BUSY,
+            STATUS_CCA_BUSY
+        );
+    }
+
+    #[test]
+    fn carrier_ruins_a_reception_but_not_a_frame_already_over() {
+        let mut r = listening_radio();
+        // Locked onto a frame; another's carrier starts before it ends.
+        assert!(r.receive_frame(&rx_frame(11, 500, b"first"), 0));
+        assert!(!r.receive_frame(&encode_rx(11, -60, 0, 1000, &[]), 100 * T_US));
+        run_to(&mut r, 2000 * T_US);
+        assert_eq!(rd(&mut r, RX_COUNT, 2000 * T_US), 0);
+        assert_eq!(rd(&mut r, RX_DROPPED, 2000 * T_US), 1);
+        // A frame delivered after its end (the medium judged it) while a
+        // later carrier is on the channel is received all the same.
+        let t = 3000 * T_US;
+        assert!(!r.receive_frame(&encode_rx(11, -60, 0, 1000, &[]), t));
+        assert!(r.receive_frame(&rx_frame(11, 0, b"judged"), t + 10));
+        assert_eq!(rx_buf(&mut r, t + 10), b"judged");
     }
 
     #[test]

@@ -26,6 +26,10 @@ const BUILTIN: &[(&str, &str)] = &[
     ("watch", include_str!("../../images/boards/watch.toml")),
     ("speaker", include_str!("../../images/boards/speaker.toml")),
     ("phone", include_str!("../../images/boards/phone.toml")),
+    (
+        "aarch64-virt",
+        include_str!("../../images/boards/aarch64-virt.toml"),
+    ),
 ];
 
 #[derive(Debug, Error)]
@@ -56,6 +60,11 @@ struct BoardFile {
     nvic_priority_bits: Spanned<u8>,
     #[serde(default)]
     systick_ref_hz: Option<u64>,
+    /// AArch64 boards: the GICv2 and the generic timer.
+    #[serde(default)]
+    gic: Option<GicEntry>,
+    #[serde(default)]
+    timer_hz: Option<u64>,
     #[serde(default)]
     memory: Vec<Spanned<MemoryEntry>>,
     #[serde(default)]
@@ -83,12 +92,26 @@ struct MemoryEntry {
     aliases: Vec<u64>,
 }
 
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GicEntry {
+    /// Distributor and CPU interface bases.
+    pub distributor: u64,
+    pub cpu_interface: u64,
+    /// Shared peripheral interrupts (devices' `irqs` are SPI numbers).
+    pub spis: u32,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DeviceEntry {
     name: String,
     kind: Spanned<String>,
     base: u64,
+    /// Register window; 4 KiB unless the device says otherwise (virtio
+    /// transports sit 0x200 apart).
+    #[serde(default)]
+    size: Option<u64>,
     #[serde(default)]
     irqs: Vec<IrqTarget>,
     #[serde(default)]
@@ -133,6 +156,7 @@ pub struct DeviceSpec {
     pub name: String,
     pub kind: String,
     pub base: u64,
+    pub size: u64,
     pub irqs: Vec<IrqTarget>,
     pub params: toml::Table,
 }
@@ -149,6 +173,9 @@ pub enum CpuModel {
     CortexM3,
     CortexM4,
     CortexM7,
+    CortexA53,
+    CortexA57,
+    CortexA72,
 }
 
 impl CpuModel {
@@ -157,7 +184,17 @@ impl CpuModel {
             CpuModel::CortexM3 => "cortex-m3",
             CpuModel::CortexM4 => "cortex-m4",
             CpuModel::CortexM7 => "cortex-m7",
+            CpuModel::CortexA53 => "cortex-a53",
+            CpuModel::CortexA57 => "cortex-a57",
+            CpuModel::CortexA72 => "cortex-a72",
         }
+    }
+
+    pub fn is_aarch64(self) -> bool {
+        matches!(
+            self,
+            CpuModel::CortexA53 | CpuModel::CortexA57 | CpuModel::CortexA72
+        )
     }
 }
 
@@ -171,6 +208,9 @@ pub struct Board {
     pub nvic_irqs: usize,
     pub nvic_priority_bits: u8,
     pub systick_ref_hz: u64,
+    /// AArch64 boards: interrupt controller and generic timer frequency.
+    pub gic: Option<GicEntry>,
+    pub timer_hz: u64,
     pub memory: Vec<Memory>,
     pub devices: Vec<DeviceSpec>,
     pub unimplemented: Vec<Region>,
@@ -193,6 +233,13 @@ pub const DEVICE_KINDS: &[&str] = &[
     "audio-in",
     "sensor-hub",
     "sbcon-i2c",
+    "pl011",
+    "pl031",
+    "virtio-net",
+    "virtio-blk",
+    "virtio-touch",
+    "virtio-keyboard",
+    "simple-framebuffer",
 ];
 
 /// The 1-based line of byte `offset` in `text`, for error messages.
@@ -242,12 +289,33 @@ impl Board {
             "cortex-m3" => CpuModel::CortexM3,
             "cortex-m4" => CpuModel::CortexM4,
             "cortex-m7" => CpuModel::CortexM7,
+            "cortex-a53" => CpuModel::CortexA53,
+            "cortex-a57" => CpuModel::CortexA57,
+            "cortex-a72" => CpuModel::CortexA72,
             other => {
                 return Err(invalid(
                     raw.cpu.span().start,
-                    format!("cpu: unknown model '{other}' (cortex-m3, cortex-m4, cortex-m7)"),
+                    format!("cpu: unknown model '{other}' (cortex-m3, cortex-m4, cortex-m7, cortex-a53, cortex-a57, cortex-a72)"),
                 ))
             }
+        };
+        let gic = raw.gic;
+        if cpu.is_aarch64() && gic.is_none_or(|g| g.spis % 32 != 0 || g.spis > 988) {
+            return Err(invalid(
+                raw.cpu.span().start,
+                "an AArch64 board needs gic = { distributor, cpu_interface, spis } (spis a multiple of 32, at most 988)".into(),
+            ));
+        }
+        if raw.timer_hz == Some(0) {
+            return Err(invalid(
+                raw.cpu.span().start,
+                "timer_hz: must be above zero".into(),
+            ));
+        }
+        // Device IRQs are NVIC inputs on M-profile, SPI numbers on a GIC.
+        let irq_limit = match gic {
+            Some(g) if cpu.is_aarch64() => g.spis as usize,
+            _ => *raw.nvic_irqs.get_ref(),
         };
         let clock_hz = *raw.clock_hz.get_ref();
         if clock_hz == 0 {
@@ -326,22 +394,26 @@ impl Board {
                     ),
                 ));
             }
-            if d.base & 0xfff != 0 {
+            let size = d.size.unwrap_or(0x1000);
+            if size == 0 || size > 0x1000 || 0x1000 % size != 0 || d.base % size != 0 {
                 return Err(invalid(
                     span,
-                    format!("device '{}': base: must be 4 KiB aligned", d.name),
+                    format!(
+                        "device '{}': base and size: the window must divide 4 KiB and the base be a multiple of it",
+                        d.name
+                    ),
                 ));
             }
             for irq in &d.irqs {
                 let ok = match irq {
-                    IrqTarget::Irq(n) => (*n as usize) < nvic_irqs,
+                    IrqTarget::Irq(n) => (*n as usize) < irq_limit,
                     IrqTarget::Named(s) => matches!(s.as_str(), "nmi" | "reset" | "none"),
                 };
                 if !ok {
                     return Err(invalid(
                         span,
                         format!(
-                            "device '{}': irqs: {irq:?} is not an IRQ below {nvic_irqs} or one of nmi, reset, none",
+                            "device '{}': irqs: {irq:?} is not an IRQ below {irq_limit} or one of nmi, reset, none",
                             d.name
                         ),
                     ));
@@ -351,6 +423,7 @@ impl Board {
                 name: d.name.clone(),
                 kind: d.kind.get_ref().clone(),
                 base: d.base,
+                size,
                 irqs: d.irqs.clone(),
                 params: d.params.clone(),
             });
@@ -377,7 +450,7 @@ impl Board {
             }
         }
         for d in &devices {
-            spans.push((d.base, 0x1000, format!("device '{}'", d.name)));
+            spans.push((d.base, d.size, format!("device '{}'", d.name)));
         }
         for r in &unimplemented {
             spans.push((r.base, r.size, format!("unimplemented '{}'", r.name)));
@@ -403,6 +476,8 @@ impl Board {
             nvic_irqs,
             nvic_priority_bits: prio_bits,
             systick_ref_hz: raw.systick_ref_hz.unwrap_or(clock_hz),
+            gic,
+            timer_hz: raw.timer_hz.unwrap_or(62_500_000),
             memory,
             devices,
             unimplemented,
@@ -411,7 +486,11 @@ impl Board {
 
     pub fn core_info(&self) -> CoreInfo {
         let (cpuid, has_fpu, id_regs) = match self.cpu {
-            CpuModel::CortexM3 => (
+            // AArch64 boards have no SCS; their machines ignore it.
+            CpuModel::CortexM3
+            | CpuModel::CortexA53
+            | CpuModel::CortexA57
+            | CpuModel::CortexA72 => (
                 0x410f_c231,
                 false,
                 [

@@ -15,10 +15,13 @@ use ensemble_devices::{
     lan9118::Lan9118,
     lis3dh::Lis3dh,
     mps2_scc::Mps2Scc,
+    pl011::Pl011,
+    pl031::Pl031,
     radio::Radio,
     sbcon_i2c::SbconI2c,
     sensors::{SensorHub, SensorKind},
     touch::Touch,
+    virtio::{VirtioBlk, VirtioInput, VirtioMmio, VirtioNet},
     Device, Ticks,
 };
 
@@ -71,6 +74,11 @@ impl Slot {
 
     pub fn deadline(&self) -> Option<Ticks> {
         self.deadline
+    }
+
+    /// The interrupt lines as of the last refresh (bit n: line n).
+    pub fn lines(&self) -> u32 {
+        self.lines
     }
 
     /// Take the device's current lines and deadline; true if the lines moved.
@@ -171,6 +179,11 @@ pub fn build_device(spec: &DeviceSpec, clock_hz: u64) -> Result<Box<dyn Device>,
         "audio-out" | "audio-in" => &["channels"],
         "sensor-hub" => &["channels"],
         "sbcon-i2c" => &["lis3dh"],
+        "virtio-net" => &["mac"],
+        "pl031" => &["epoch"],
+        "virtio-blk" => &["file", "writable"],
+        "virtio-touch" => &["width", "height"],
+        "simple-framebuffer" => &["address", "width", "height"],
         _ => &[],
     };
     if let Some(k) = spec.params.keys().find(|k| !allowed.contains(&k.as_str())) {
@@ -186,18 +199,7 @@ pub fn build_device(spec: &DeviceSpec, clock_hz: u64) -> Result<Box<dyn Device>,
         "cmsdk-watchdog" => Box::new(CmsdkWatchdog::new()),
         "mps2-fpgaio" => Box::new(Fpgaio::new(clock_hz)),
         "mps2-scc" => Box::new(Mps2Scc::new(param_u32(spec, "id")?.unwrap_or(0x4104_3850))),
-        "lan9118" => {
-            let mac = match spec.params.get("mac") {
-                None => DEFAULT_MAC,
-                Some(v) => v.as_str().and_then(parse_mac).ok_or_else(|| {
-                    format!(
-                        "device '{}': params.mac: expected a MAC like \"52:54:00:12:34:56\"",
-                        spec.name
-                    )
-                })?,
-            };
-            Box::new(Lan9118::new(mac, clock_hz))
-        }
+        "lan9118" => Box::new(Lan9118::new(mac_param(spec)?, clock_hz)),
         "radio" => Box::new(Radio::new(clock_hz, param_u32(spec, "eui")?.unwrap_or(1))),
         "display" => {
             let (w, h) = panel_size(spec)?;
@@ -267,6 +269,54 @@ pub fn build_device(spec: &DeviceSpec, clock_hz: u64) -> Result<Box<dyn Device>,
             }
             Box::new(bus)
         }
+        "pl011" => Box::new(Pl011::new()),
+        // The clock starts at the epoch a scenario sets (default 2025-01-01).
+        "pl031" => Box::new(Pl031::new(
+            clock_hz,
+            param_u32(spec, "epoch")?.unwrap_or(1_735_689_600) as u64,
+        )),
+        "virtio-net" => {
+            let mac = mac_param(spec)?;
+            Box::new(VirtioMmio::new(Box::new(VirtioNet::new(mac))))
+        }
+        "virtio-blk" => {
+            let blk = match spec.params.get("file").and_then(|v| v.as_str()) {
+                Some(path) => {
+                    let writable = spec
+                        .params
+                        .get("writable")
+                        .and_then(|v| v.as_bool())
+                        .unwrap_or(false);
+                    VirtioBlk::open(path, writable)
+                        .map_err(|e| format!("device '{}': {e}", spec.name))?
+                }
+                // No disk: a drive with no medium (capacity 0).
+                None => VirtioBlk::from_bytes(Vec::new()),
+            };
+            Box::new(VirtioMmio::new(Box::new(blk)))
+        }
+        "virtio-touch" => {
+            let (w, h) = panel_size(spec)?;
+            Box::new(VirtioMmio::new(Box::new(VirtioInput::touchscreen(w, h))))
+        }
+        "virtio-keyboard" => Box::new(VirtioMmio::new(Box::new(VirtioInput::keyboard()))),
+        "simple-framebuffer" => {
+            let (w, h) = panel_size(spec)?;
+            let address = param_u32(spec, "address")?.unwrap_or(0);
+            Box::new(Display::scanning_out(clock_hz, w, h, address as u64))
+        }
         other => return Err(format!("device '{}': unknown kind {other}", spec.name)),
     })
+}
+
+fn mac_param(spec: &DeviceSpec) -> Result<[u8; 6], String> {
+    match spec.params.get("mac") {
+        None => Ok(DEFAULT_MAC),
+        Some(v) => v.as_str().and_then(parse_mac).ok_or_else(|| {
+            format!(
+                "device '{}': params.mac: expected a MAC like \"52:54:00:12:34:56\"",
+                spec.name
+            )
+        }),
+    }
 }

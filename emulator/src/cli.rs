@@ -22,7 +22,7 @@ use crate::frontend::{window, Panel, UserInput};
 use crate::loader::Image;
 use crate::machine::{CrashInfo, Machine, StopReason};
 use crate::time::{ns_to_ticks, parse_duration_ns, ticks_to_secs};
-use crate::trace::{Trace, TraceKind};
+use crate::trace::{Trace, TraceKind, TraceTo};
 
 /// Exit codes, as documented in `ensemble run --help`.
 pub const EXIT_OK: i32 = 0;
@@ -133,6 +133,22 @@ struct ScenarioArgs {
     /// With --artifacts: write no animations (network.png still is).
     #[arg(long = "no-animation")]
     no_animation: bool,
+    /// Trace categories to stderr or --trace-file; in a scenario: network
+    /// (every frame sent, delivered or dropped, with why).
+    #[arg(long, value_delimiter = ',', value_name = "KINDS")]
+    trace: Vec<String>,
+    /// Write traces to this file instead of stderr.
+    #[arg(long = "trace-file", value_name = "FILE")]
+    trace_file: Option<String>,
+    /// Save the whole scenario (machines, networks with the frames in
+    /// flight, steps) to FILE at the first lockstep quantum boundary at or
+    /// after virtual time TIME, and go on.
+    #[arg(long = "snapshot-at", num_args = 2, value_names = ["TIME", "FILE"])]
+    snapshot_at: Vec<String>,
+    /// Continue from a snapshot taken with --snapshot-at of the same
+    /// scenario; --time-limit stays absolute virtual time.
+    #[arg(long, value_name = "FILE")]
+    restore: Option<String>,
 }
 
 fn default_threads() -> usize {
@@ -147,8 +163,41 @@ struct RunArgs {
     #[arg(long, default_value = "mps2-an385")]
     board: String,
     /// Guest image: ELF, Intel HEX, or a raw binary as FILE@ADDRESS.
-    #[arg(long)]
-    image: String,
+    /// (AArch64 boards boot --kernel or --bios instead.)
+    #[arg(long, required_unless_present_any = ["kernel", "bios"])]
+    image: Option<String>,
+    /// AArch64 boards: a Linux arm64 Image (or gzip-compressed Image) to
+    /// boot with the generated device tree in x0.
+    #[arg(long, value_name = "IMAGE")]
+    kernel: Option<String>,
+    /// AArch64 boards: an initramfs (cpio, compressed or not) for --kernel.
+    #[arg(long, value_name = "FILE")]
+    initrd: Option<String>,
+    /// AArch64 boards: the kernel command line.
+    #[arg(long, value_name = "CMDLINE", default_value = "")]
+    append: String,
+    /// AArch64 boards: firmware loaded at the flash base and started there
+    /// (U-Boot's qemu_arm64 u-boot.bin); the device tree is put at the
+    /// start of RAM for it.
+    #[arg(long, value_name = "FILE")]
+    bios: Option<String>,
+    /// AArch64 boards: use this device tree blob instead of the generated one.
+    #[arg(long, value_name = "FILE.dtb")]
+    dtb: Option<String>,
+    /// AArch64 boards: write the device tree blob to FILE and go on.
+    #[arg(long = "dump-dtb", value_name = "FILE.dtb")]
+    dump_dtb: Option<String>,
+    /// AArch64 boards: a disk image for the virtio block device. Guest
+    /// writes stay in memory (the file is never changed) unless
+    /// --disk-writable is given.
+    #[arg(long, value_name = "FILE")]
+    disk: Option<String>,
+    /// With --disk: let the guest write to the file.
+    #[arg(long = "disk-writable", requires = "disk")]
+    disk_writable: bool,
+    /// AArch64 boards: RAM size (e.g. 128M, 1G, 4G; default the board's).
+    #[arg(long, value_name = "SIZE")]
+    memory: Option<String>,
     /// Which UART is the console on stdout/stdin.
     #[arg(long, default_value = "uart0")]
     console: String,
@@ -164,7 +213,8 @@ struct RunArgs {
     /// Exit 1 as soon as console output matches.
     #[arg(long, value_name = "REGEX")]
     fail: Vec<String>,
-    /// Trace categories to stderr or --trace-file: exceptions, mmio.
+    /// Trace categories to stderr or --trace-file: exceptions, interrupts,
+    /// mmio.
     #[arg(long, value_delimiter = ',', value_name = "KINDS")]
     trace: Vec<String>,
     /// Write traces to this file instead of stderr.
@@ -273,13 +323,23 @@ fn boards() -> Result<()> {
     for name in Board::builtin_names() {
         let b = Board::load(name)?;
         writeln!(out, "{}  -  {}", b.name, b.description)?;
-        writeln!(
-            out,
-            "  cpu {} at {} MHz, {} IRQs",
-            b.cpu.name(),
-            b.clock_hz as f64 / 1e6,
-            b.nvic_irqs
-        )?;
+        match b.gic {
+            Some(g) if b.cpu.is_aarch64() => writeln!(
+                out,
+                "  cpu {} at {} MHz (one instruction per tick), GICv2 with {} SPIs, generic timer at {} MHz",
+                b.cpu.name(),
+                b.clock_hz as f64 / 1e6,
+                g.spis,
+                b.timer_hz as f64 / 1e6
+            )?,
+            _ => writeln!(
+                out,
+                "  cpu {} at {} MHz, {} IRQs",
+                b.cpu.name(),
+                b.clock_hz as f64 / 1e6,
+                b.nvic_irqs
+            )?,
+        }
         for m in &b.memory {
             let aliases: Vec<String> = m.aliases.iter().map(|a| format!("0x{a:08x}")).collect();
             writeln!(
@@ -459,8 +519,64 @@ fn run(args: RunArgs) -> Result<i32> {
 }
 
 fn run_machine(mut args: RunArgs, ui: Option<UiSetup>) -> Result<i32> {
-    let board = Board::load(&args.board)?;
-    let image = Image::load(&args.image)?;
+    let mut board = Board::load(&args.board)?;
+    let image = if board.cpu.is_aarch64() {
+        if args.image.is_some() {
+            return Err(anyhow!(
+                "--image: board '{}' is an AArch64 board; boot it with --kernel IMAGE or --bios FILE",
+                board.name
+            ));
+        }
+        if args.gdb.is_some() {
+            return Err(anyhow!(
+                "--gdb: not yet available for AArch64 boards (board '{}')",
+                board.name
+            ));
+        }
+        crate::boot::configure_board(
+            &mut board,
+            args.memory.as_deref(),
+            args.disk.as_deref(),
+            args.disk_writable,
+        )?;
+        let spec = crate::boot::BootSpec {
+            kernel: args.kernel.clone(),
+            initrd: args.initrd.clone(),
+            append: args.append.clone(),
+            bios: args.bios.clone(),
+            dtb: args.dtb.clone(),
+        };
+        let (image, dtb) = crate::boot::boot_image(&board, &spec)?;
+        if let Some(path) = &args.dump_dtb {
+            std::fs::write(path, &dtb).with_context(|| format!("--dump-dtb {path}"))?;
+        }
+        image
+    } else {
+        let flag = [
+            ("--kernel", args.kernel.is_some()),
+            ("--bios", args.bios.is_some()),
+            ("--initrd", args.initrd.is_some()),
+            ("--dtb", args.dtb.is_some()),
+            ("--dump-dtb", args.dump_dtb.is_some()),
+            ("--disk", args.disk.is_some()),
+            ("--memory", args.memory.is_some()),
+        ]
+        .into_iter()
+        .find(|f| f.1);
+        if let Some((flag, _)) = flag {
+            return Err(anyhow!(
+                "{flag}: only AArch64 boards (such as aarch64-virt) take it; board '{}' runs --image",
+                board.name
+            ));
+        }
+        let Some(spec) = &args.image else {
+            return Err(anyhow!(
+                "--image: board '{}' needs a guest image",
+                board.name
+            ));
+        };
+        Image::load(spec)?
+    };
     let time_limit =
         match &args.time_limit {
             Some(s) => Some(parse_duration_ns(s).ok_or_else(|| {
@@ -482,11 +598,11 @@ fn run_machine(mut args: RunArgs, ui: Option<UiSetup>) -> Result<i32> {
         line: String::new(),
         history: VecDeque::new(),
     };
-    let mut kinds = Vec::new();
-    for k in &args.trace {
-        kinds.push(TraceKind::parse(k).ok_or_else(|| {
-            anyhow!("--trace '{k}': unknown category (exceptions, interrupts, mmio)")
-        })?);
+    let kinds = trace_kinds(&args.trace)?;
+    if kinds.contains(&TraceKind::Network) {
+        return Err(anyhow!(
+            "--trace network: only scenarios have networks (ensemble scenario, ensemble test)"
+        ));
     }
     let trace = if kinds.is_empty() {
         Trace::off()
@@ -675,8 +791,22 @@ fn run_machine(mut args: RunArgs, ui: Option<UiSetup>) -> Result<i32> {
         let t = ticks_to_secs(machine.now(), clock_hz);
         match stop {
             // Breakpoints and steps are the gdb server's business (gdb.rs).
-            StopReason::Output | StopReason::Breakpoint { .. } | StopReason::Stepped { .. } => {}
+            StopReason::Output
+            | StopReason::Breakpoint { .. }
+            | StopReason::Watchpoint { .. }
+            | StopReason::Stepped { .. } => {}
             StopReason::TimeLimit if machine.now() < limit => {}
+            StopReason::PoweredOff => {
+                eprintln!(
+                    "\nensemble: the guest powered the machine off at t={t:.6}s{}",
+                    unmet_note(&watch)
+                );
+                break if watch.unmet().is_empty() {
+                    EXIT_OK
+                } else {
+                    EXIT_UNMET
+                };
+            }
             StopReason::TimeLimit => {
                 eprintln!(
                     "\nensemble: time limit reached at t={t:.6}s{}",
@@ -738,6 +868,12 @@ fn run_machine(mut args: RunArgs, ui: Option<UiSetup>) -> Result<i32> {
             100.0 * busy as f64 / machine.now().max(1) as f64,
             started.elapsed().as_secs_f64()
         );
+        if let Some(s) = machine.a64_stats() {
+            eprintln!(
+                "ensemble: exceptions {} (page faults {}, system calls {}), IRQs raised {}, WFI sleeps {}, GIC accesses {}, timer accesses {}, TTBR writes {}, TLB flushes {}",
+                s.exceptions, s.page_faults, s.syscalls, s.irqs_raised, s.wfi, s.gic_accesses, s.timer_accesses, s.ttbr_writes, s.tlb_flushes
+            );
+        }
     }
     Ok(code)
 }
@@ -812,6 +948,41 @@ fn build_sinks(args: &RunArgs, machine: &mut Machine, clock_hz: u64) -> Result<S
     Ok(sinks)
 }
 
+/// The categories of `--trace` options.
+pub fn trace_kinds(args: &[String]) -> Result<Vec<TraceKind>> {
+    args.iter()
+        .map(|k| {
+            TraceKind::parse(k)
+                .ok_or_else(|| anyhow!("--trace '{k}': unknown category ({})", TraceKind::NAMES))
+        })
+        .collect()
+}
+
+/// The categories of a scenario's `--trace` (network only: its machines'
+/// traces would interleave by thread).
+pub fn scenario_trace(args: &[String], file: Option<&str>) -> Result<Option<TraceTo>> {
+    let kinds = trace_kinds(args)?;
+    if let Some(k) = kinds.iter().find(|k| **k != TraceKind::Network) {
+        return Err(anyhow!(
+            "--trace: a scenario traces its networks only (network), not {k:?}; trace one device with ensemble run"
+        ));
+    }
+    Ok((!kinds.is_empty()).then(|| match file {
+        Some(f) => TraceTo::File(f.into()),
+        None => TraceTo::Stderr,
+    }))
+}
+
+/// The recent events of a crash report (`CrashInfo::recent`).
+pub fn recent_lines(info: &CrashInfo) -> Vec<String> {
+    if info.recent.is_empty() {
+        return Vec::new();
+    }
+    let mut v = vec![format!("last {} trace events:", info.recent.len())];
+    v.extend(info.recent.iter().map(|l| format!("| {l}")));
+    v
+}
+
 fn unmet_note(watch: &Watch) -> String {
     let unmet = watch.unmet();
     if unmet.is_empty() {
@@ -833,22 +1004,29 @@ fn report_crash(machine: &Machine, info: &CrashInfo, watch: &Watch) {
     let t = ticks_to_secs(info.time, machine.clock_hz());
     let mut e = std::io::stderr().lock();
     let _ = writeln!(e, "\nensemble: guest crashed at t={t:.6}s: {}", info.reason);
-    if let Some(fpc) = info.fault_pc {
-        let _ = writeln!(e, "  faulting pc=0x{fpc:08x}{}", symbol_note(machine, fpc));
+    if let Some(detail) = &info.detail {
+        let _ = writeln!(e, "  {detail}");
+    } else {
+        if let Some(fpc) = info.fault_pc {
+            let _ = writeln!(e, "  faulting pc=0x{fpc:08x}{}", symbol_note(machine, fpc));
+        }
+        let _ = writeln!(
+            e,
+            "  pc=0x{:08x}{} lr=0x{:08x} xpsr=0x{:08x}",
+            info.pc,
+            symbol_note(machine, info.pc),
+            info.lr,
+            info.xpsr
+        );
+        let _ = writeln!(
+            e,
+            "  CFSR=0x{:08x} HFSR=0x{:08x} BFAR=0x{:08x} MMFAR=0x{:08x}",
+            info.cfsr, info.hfsr, info.bfar, info.mmfar
+        );
     }
-    let _ = writeln!(
-        e,
-        "  pc=0x{:08x}{} lr=0x{:08x} xpsr=0x{:08x}",
-        info.pc,
-        symbol_note(machine, info.pc),
-        info.lr,
-        info.xpsr
-    );
-    let _ = writeln!(
-        e,
-        "  CFSR=0x{:08x} HFSR=0x{:08x} BFAR=0x{:08x} MMFAR=0x{:08x}",
-        info.cfsr, info.hfsr, info.bfar, info.mmfar
-    );
+    for l in recent_lines(info) {
+        let _ = writeln!(e, "  {l}");
+    }
     let lines = watch.last_lines();
     if lines.is_empty() {
         let _ = writeln!(e, "  (no UART output)");
@@ -1216,12 +1394,24 @@ fn scenario(args: ScenarioArgs) -> Result<i32> {
             })? as u64),
             None => None,
         };
+    let snapshot_file = args.snapshot_at.get(1).cloned();
     let opts = world::Options {
         threads: args.threads.max(1),
         time_limit_ns,
         artifacts: args.artifacts.as_ref().map(std::path::PathBuf::from),
         pcap_dir: args.pcap.as_ref().map(std::path::PathBuf::from),
         realtime: args.realtime,
+        trace_network: scenario_trace(&args.trace, args.trace_file.as_deref())?,
+        snapshot_at: match args.snapshot_at.as_slice() {
+            [t, file] => Some((
+                parse_duration_ns(t)
+                    .ok_or_else(|| anyhow!("--snapshot-at '{t}': expected a duration like 2s"))?
+                    as u64,
+                file.into(),
+            )),
+            _ => None,
+        },
+        restore: args.restore.as_ref().map(std::path::PathBuf::from),
     };
     let animation_interval_ns = match parse_duration_ns(&args.gif_interval) {
         Some(ns) if ns >= 10_000_000 => Some(ns as u64),
@@ -1302,13 +1492,23 @@ fn scenario(args: ScenarioArgs) -> Result<i32> {
         let (report, scn2) = runner
             .join()
             .map_err(|_| anyhow!("the scenario thread panicked"))??;
-        return Ok(scenario_verdict(&file, &scn2, report));
+        return Ok(scenario_verdict(
+            &file,
+            &scn2,
+            report,
+            snapshot_file.as_deref(),
+        ));
     } else {
         let report = world::run_observed(&scn, &opts, &mut view)?;
         view.finish(report.time_ns)?;
         report
     };
-    Ok(scenario_verdict(&file, &scn, report))
+    Ok(scenario_verdict(
+        &file,
+        &scn,
+        report,
+        snapshot_file.as_deref(),
+    ))
 }
 
 /// The showcase scenario: images/scenarios/home.toml under the current
@@ -1328,13 +1528,28 @@ fn default_scenario() -> Result<String> {
     ))
 }
 
+/// Tell how a scenario ended (and whether the snapshot asked for, to
+/// `snapshot`, was taken); the exit code.
 fn scenario_verdict(
     file: &str,
     scn: &crate::scenario::Scenario,
     report: crate::world::Report,
+    snapshot: Option<&str>,
 ) -> i32 {
     use crate::world::Ending;
     let t = report.time_ns as f64 / 1e9;
+    match (snapshot, report.snapshot_ns) {
+        (Some(f), Some(ns)) => {
+            eprintln!(
+                "ensemble: scenario saved to {f} at t={:.6}s",
+                ns as f64 / 1e9
+            )
+        }
+        (Some(f), None) => eprintln!(
+            "ensemble: warning: the run ended at t={t:.6}s, before --snapshot-at: {f} not written"
+        ),
+        _ => {}
+    }
     let stats = format!(
         "{} frames sent, {} dropped",
         report.frames_sent, report.frames_dropped
@@ -1354,31 +1569,47 @@ fn scenario_verdict(
             );
             EXIT_OK
         }
-        Ending::StepFailed { line, step, why } => {
+        Ending::StepFailed {
+            index,
+            line,
+            step,
+            why,
+        } => {
             eprintln!(
-                "ensemble: step at {}:{line} failed at t={t:.6}s: {why}\n  step: {step}",
-                file
+                "ensemble: step {}/{} at {file}:{line} failed at t={t:.6}s: {why}\n  step: {step}",
+                index + 1,
+                scn.steps.len()
             );
             EXIT_UNMET
         }
-        Ending::TimeLimit { pending_step } => {
-            match pending_step {
-                Some(s) => {
-                    eprintln!("ensemble: time limit reached at t={t:.6}s with a step pending: {s}")
-                }
+        Ending::TimeLimit { pending } => {
+            match pending {
+                Some((i, s)) => eprintln!(
+                    "ensemble: time limit reached at t={t:.6}s with step {}/{} pending: {s}",
+                    i + 1,
+                    scn.steps.len()
+                ),
                 None => eprintln!("ensemble: time limit reached at t={t:.6}s ({stats})"),
             }
             EXIT_UNMET
         }
-        Ending::Crashed { device, info } => {
+        Ending::Crashed {
+            device,
+            info,
+            time_ns,
+        } => {
             eprintln!(
-                "ensemble: device '{device}' crashed by t={t:.6}s: {}",
+                "ensemble: device '{device}' crashed at t={:.6}s: {}",
+                time_ns as f64 / 1e9,
                 info.reason
             );
             eprintln!(
                 "  pc=0x{:08x} lr=0x{:08x} xpsr=0x{:08x} CFSR=0x{:08x} HFSR=0x{:08x} BFAR=0x{:08x}",
                 info.pc, info.lr, info.xpsr, info.cfsr, info.hfsr, info.bfar
             );
+            for l in recent_lines(&info) {
+                eprintln!("  {l}");
+            }
             EXIT_CRASHED
         }
     }

@@ -10,6 +10,10 @@
 //!
 //! What gdb sees:
 //! - breakpoints (software and hardware alike) and steps stop with SIGTRAP;
+//! - watchpoints (write, read, access) stop with SIGTRAP and the address,
+//!   before the accessing instruction completes, as ARM's do: gdb steps
+//!   over it to show the new value (and so does a plain continue);
+//! - the registers are those of the core: the FPU's too on a Cortex-M4F/M7;
 //! - Ctrl-C stops with SIGINT;
 //! - a crash (lockup, or stuck in a fault handler) stops with SIGSEGV where
 //!   it happened, to be inspected; resuming then ends the run (exit 3) and
@@ -43,12 +47,17 @@ use gdbstub::target::ext::base::singlethread::{
 };
 use gdbstub::target::ext::base::BaseOps;
 use gdbstub::target::ext::breakpoints::{
-    Breakpoints, BreakpointsOps, HwBreakpoint, HwBreakpointOps, SwBreakpoint, SwBreakpointOps,
+    Breakpoints, BreakpointsOps, HwBreakpoint, HwBreakpointOps, HwWatchpoint, HwWatchpointOps,
+    SwBreakpoint, SwBreakpointOps,
+};
+use gdbstub::target::ext::target_description_xml_override::{
+    TargetDescriptionXmlOverride, TargetDescriptionXmlOverrideOps,
 };
 use gdbstub::target::{Target, TargetError, TargetResult};
 
 use crate::machine::{CrashInfo, Machine, StopReason};
 use crate::time::{ns_to_ticks, ticks_to_secs};
+use crate::watch::WatchKind;
 
 /// Virtual time the guest runs between two looks at gdb's connection.
 const SLICE_NS: u128 = 1_000_000;
@@ -63,18 +72,19 @@ const GOODBYE_TIMEOUT: Duration = Duration::from_secs(2);
 /// uses too: r0-r12, sp, lr, pc, xpsr, then msp, psp, primask, basepri,
 /// faultmask, control.
 pub const NUM_REGS: usize = 23;
+/// With an FPU, d0-d15 follow (numbers 23-38), then fpscr (39).
+const FIRST_D: usize = NUM_REGS;
+const FPSCR: usize = FIRST_D + 16;
 
-/// The Cortex-M core for gdbstub (gdbstub_arch has none): the registers of
-/// the M-profile feature and the system registers; no FPU registers.
+/// The Cortex-M core for gdbstub (gdbstub_arch has none). Its target
+/// description depends on the core (FPU registers or not), so the
+/// debuggee gives it (`target_xml`) rather than the architecture.
 pub enum CortexM {}
 
-/// The order of the registers here is their number in the protocol (no
-/// `regnum` given: they count up from r0 = 0).
-const TARGET_XML: &str = r#"<?xml version="1.0"?>
-<!DOCTYPE target SYSTEM "gdb-target.dtd">
-<target version="1.0">
-  <architecture>arm</architecture>
-  <feature name="org.gnu.gdb.arm.m-profile">
+/// The registers of the M-profile feature and the system registers. The
+/// order of the registers is their number in the protocol (no `regnum`
+/// given: they count up from r0 = 0).
+const CORE_FEATURES: &str = r#"  <feature name="org.gnu.gdb.arm.m-profile">
     <reg name="r0" bitsize="32" type="uint32"/>
     <reg name="r1" bitsize="32" type="uint32"/>
     <reg name="r2" bitsize="32" type="uint32"/>
@@ -101,8 +111,29 @@ const TARGET_XML: &str = r#"<?xml version="1.0"?>
     <reg name="faultmask" bitsize="32" type="uint32"/>
     <reg name="control" bitsize="32" type="uint32"/>
   </feature>
-</target>
 "#;
+
+/// The target description of a core, with the FPU's registers (the VFP
+/// feature: gdb derives s0-s31 from d0-d15) when it has one.
+fn target_xml(fpu: bool) -> String {
+    let mut x = String::from(
+        "<?xml version=\"1.0\"?>\n<!DOCTYPE target SYSTEM \"gdb-target.dtd\">\n\
+         <target version=\"1.0\">\n  <architecture>arm</architecture>\n",
+    );
+    x.push_str(CORE_FEATURES);
+    if fpu {
+        x.push_str("  <feature name=\"org.gnu.gdb.arm.vfp\">\n");
+        for d in 0..16 {
+            x.push_str(&format!(
+                "    <reg name=\"d{d}\" bitsize=\"64\" type=\"ieee_double\" group=\"float\"/>\n"
+            ));
+        }
+        x.push_str("    <reg name=\"fpscr\" bitsize=\"32\" type=\"int\" group=\"float\"/>\n");
+        x.push_str("  </feature>\n");
+    }
+    x.push_str("</target>\n");
+    x
+}
 
 impl Arch for CortexM {
     type Usize = u32;
@@ -111,17 +142,15 @@ impl Arch for CortexM {
     /// a breakpoint here is a stop before an address, whatever its size.
     type BreakpointKind = usize;
     type RegId = CortexMRegId;
-
-    fn target_description_xml() -> Option<&'static str> {
-        Some(TARGET_XML)
-    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CortexMRegs {
     pub regs: [u32; NUM_REGS],
-    /// How many registers a `G` packet carried (all, from gdb): the rest
-    /// are left alone.
+    /// d0-d15 and FPSCR, on a core with an FPU.
+    pub fp: Option<([u64; 16], u32)>,
+    /// How many core registers a `G` packet carried (all, from gdb): the
+    /// rest are left alone.
     pub present: usize,
 }
 
@@ -134,30 +163,70 @@ impl Registers for CortexMRegs {
 
     fn gdb_serialize(&self, mut write_byte: impl FnMut(Option<u8>)) {
         for r in &self.regs {
-            for b in r.to_le_bytes() {
-                write_byte(Some(b));
+            r.to_le_bytes()
+                .into_iter()
+                .for_each(|b| write_byte(Some(b)));
+        }
+        if let Some((d, fpscr)) = &self.fp {
+            for r in d {
+                r.to_le_bytes()
+                    .into_iter()
+                    .for_each(|b| write_byte(Some(b)));
             }
+            fpscr
+                .to_le_bytes()
+                .into_iter()
+                .for_each(|b| write_byte(Some(b)));
         }
     }
 
     fn gdb_deserialize(&mut self, bytes: &[u8]) -> Result<(), ()> {
-        if !bytes.len().is_multiple_of(4) || bytes.len() > NUM_REGS * 4 {
+        const CORE: usize = NUM_REGS * 4;
+        const FP: usize = 16 * 8 + 4;
+        if !bytes.len().is_multiple_of(4) || (bytes.len() > CORE && bytes.len() != CORE + FP) {
             return Err(());
         }
-        for (r, b) in self.regs.iter_mut().zip(bytes.chunks_exact(4)) {
-            *r = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        let (core, fp) = bytes.split_at(bytes.len().min(CORE));
+        for (r, b) in self.regs.iter_mut().zip(core.chunks_exact(4)) {
+            *r = u32::from_le_bytes(b.try_into().expect("4 bytes"));
         }
-        self.present = bytes.len() / 4;
+        self.present = core.len() / 4;
+        self.fp = (!fp.is_empty()).then(|| {
+            let mut d = [0u64; 16];
+            for (r, b) in d.iter_mut().zip(fp.chunks_exact(8)) {
+                *r = u64::from_le_bytes(b.try_into().expect("8 bytes"));
+            }
+            (
+                d,
+                u32::from_le_bytes(fp[128..].try_into().expect("4 bytes")),
+            )
+        });
         Ok(())
     }
 }
 
+/// A register in the protocol's numbering: a core or system register
+/// (0-22), an FPU double register (23-38) or FPSCR (39).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CortexMRegId(pub usize);
 
+impl CortexMRegId {
+    /// Which FPU register this is (`Machine::read_fp_register`), if one.
+    fn fp(self) -> Option<usize> {
+        (FIRST_D..=FPSCR)
+            .contains(&self.0)
+            .then(|| self.0 - FIRST_D)
+    }
+}
+
 impl RegId for CortexMRegId {
     fn from_raw_id(id: usize) -> Option<(Self, Option<NonZeroUsize>)> {
-        (id < NUM_REGS).then(|| (CortexMRegId(id), NonZeroUsize::new(4)))
+        let size = match id {
+            0..NUM_REGS | FPSCR => 4,
+            FIRST_D..FPSCR => 8,
+            _ => return None,
+        };
+        Some((CortexMRegId(id), NonZeroUsize::new(size)))
     }
 }
 
@@ -293,6 +362,8 @@ struct Debuggee {
     /// either kind is.
     breakpoints: BTreeMap<u32, (u32, u32)>,
     action: Action,
+    /// The target description for this machine's core (`target_xml`).
+    xml: String,
 }
 
 impl Debuggee {
@@ -351,10 +422,12 @@ impl Debuggee {
         }
     }
 
+    /// Breakpoints and watchpoints, all gone (gdb detached).
     fn clear_breakpoints(&mut self) {
         for addr in std::mem::take(&mut self.breakpoints).into_keys() {
             self.m().clear_breakpoint(addr);
         }
+        self.m().clear_watchpoints();
     }
 }
 
@@ -369,6 +442,31 @@ impl Target for Debuggee {
     fn support_breakpoints(&mut self) -> Option<BreakpointsOps<'_, Self>> {
         Some(self)
     }
+
+    fn support_target_description_xml_override(
+        &mut self,
+    ) -> Option<TargetDescriptionXmlOverrideOps<'_, Self>> {
+        Some(self)
+    }
+}
+
+impl TargetDescriptionXmlOverride for Debuggee {
+    fn target_description_xml(
+        &self,
+        annex: &[u8],
+        offset: u64,
+        length: usize,
+        buf: &mut [u8],
+    ) -> TargetResult<usize, Self> {
+        if annex != b"target.xml" {
+            return Err(TargetError::NonFatal);
+        }
+        let xml = self.xml.as_bytes();
+        let from = (offset as usize).min(xml.len());
+        let n = length.min(buf.len()).min(xml.len() - from);
+        buf[..n].copy_from_slice(&xml[from..from + n]);
+        Ok(n)
+    }
 }
 
 impl SingleThreadBase for Debuggee {
@@ -378,6 +476,13 @@ impl SingleThreadBase for Debuggee {
             *r = m.read_register(n).ok_or(TargetError::NonFatal)?;
         }
         regs.present = NUM_REGS;
+        regs.fp = m.has_fpu().then(|| {
+            let mut d = [0u64; 16];
+            for (i, r) in d.iter_mut().enumerate() {
+                *r = m.read_fp_register(i).unwrap_or(0);
+            }
+            (d, m.read_fp_register(16).unwrap_or(0) as u32)
+        });
         Ok(())
     }
 
@@ -389,6 +494,14 @@ impl SingleThreadBase for Debuggee {
         for (n, &v) in regs.regs.iter().enumerate().take(regs.present) {
             if m.read_register(n) != Some(v) && !m.write_register(n, v) {
                 return Err(TargetError::NonFatal);
+            }
+        }
+        if let Some((d, fpscr)) = &regs.fp {
+            let values = d.iter().copied().chain([*fpscr as u64]);
+            for (n, v) in values.enumerate() {
+                if !m.write_fp_register(n, v) {
+                    return Err(TargetError::NonFatal);
+                }
             }
         }
         Ok(())
@@ -442,9 +555,20 @@ impl SingleRegisterAccess<()> for Debuggee {
         reg: CortexMRegId,
         buf: &mut [u8],
     ) -> TargetResult<usize, Self> {
-        let v = self.m().read_register(reg.0).ok_or(TargetError::NonFatal)?;
-        buf[..4].copy_from_slice(&v.to_le_bytes());
-        Ok(4)
+        let m = self.m();
+        let bytes = match reg.fp() {
+            Some(n) => {
+                let v = m.read_fp_register(n).ok_or(TargetError::NonFatal)?;
+                v.to_le_bytes()[..if n < 16 { 8 } else { 4 }].to_vec()
+            }
+            None => {
+                let v = m.read_register(reg.0).ok_or(TargetError::NonFatal)?;
+                v.to_le_bytes().to_vec()
+            }
+        };
+        let out = buf.get_mut(..bytes.len()).ok_or(TargetError::NonFatal)?;
+        out.copy_from_slice(&bytes);
+        Ok(bytes.len())
     }
 
     fn write_register(
@@ -453,8 +577,17 @@ impl SingleRegisterAccess<()> for Debuggee {
         reg: CortexMRegId,
         val: &[u8],
     ) -> TargetResult<(), Self> {
-        let v: [u8; 4] = val.try_into().map_err(|_| TargetError::NonFatal)?;
-        if self.m().write_register(reg.0, u32::from_le_bytes(v)) {
+        let m = self.m();
+        let done = match (reg.fp(), val.len()) {
+            (Some(n), 4 | 8) => {
+                let mut v = [0u8; 8];
+                v[..val.len()].copy_from_slice(val);
+                m.write_fp_register(n, u64::from_le_bytes(v))
+            }
+            (None, 4) => m.write_register(reg.0, u32::from_le_bytes(val.try_into().expect("4"))),
+            _ => false,
+        };
+        if done {
             Ok(())
         } else {
             Err(TargetError::NonFatal)
@@ -501,6 +634,10 @@ impl Breakpoints for Debuggee {
     fn support_hw_breakpoint(&mut self) -> Option<HwBreakpointOps<'_, Self>> {
         Some(self)
     }
+
+    fn support_hw_watchpoint(&mut self) -> Option<HwWatchpointOps<'_, Self>> {
+        Some(self)
+    }
 }
 
 impl SwBreakpoint for Debuggee {
@@ -520,6 +657,39 @@ impl HwBreakpoint for Debuggee {
 
     fn remove_hw_breakpoint(&mut self, addr: u32, _kind: usize) -> TargetResult<bool, Self> {
         self.remove_breakpoint(addr, true)
+    }
+}
+
+/// gdb's watchpoint kinds as the machine's.
+fn watch_kind(kind: gdbstub::target::ext::breakpoints::WatchKind) -> WatchKind {
+    use gdbstub::target::ext::breakpoints::WatchKind as Gdb;
+    match kind {
+        Gdb::Write => WatchKind::Write,
+        Gdb::Read => WatchKind::Read,
+        Gdb::ReadWrite => WatchKind::Access,
+    }
+}
+
+impl HwWatchpoint for Debuggee {
+    fn add_hw_watchpoint(
+        &mut self,
+        addr: u32,
+        len: u32,
+        kind: gdbstub::target::ext::breakpoints::WatchKind,
+    ) -> TargetResult<bool, Self> {
+        self.m()
+            .set_watchpoint(addr, len, watch_kind(kind))
+            .map_err(|_| TargetError::NonFatal)?;
+        Ok(true)
+    }
+
+    fn remove_hw_watchpoint(
+        &mut self,
+        addr: u32,
+        len: u32,
+        kind: gdbstub::target::ext::breakpoints::WatchKind,
+    ) -> TargetResult<bool, Self> {
+        Ok(self.m().clear_watchpoint(addr, len, watch_kind(kind)))
     }
 }
 
@@ -582,6 +752,7 @@ impl Server {
             machine: std::ptr::null_mut(),
             breakpoints: BTreeMap::new(),
             action: Action::Continue,
+            xml: String::new(),
         };
         let session = GdbStub::new(Conn::new(stream))
             .run_state_machine(&mut target)
@@ -610,6 +781,9 @@ impl Server {
             // Detached: the guest runs on by itself.
             return Some(machine.run(until));
         };
+        if self.target.xml.is_empty() {
+            self.target.xml = target_xml(machine.has_fpu());
+        }
         self.target.machine = machine;
         let (session, stop) = self.serve(session, until, input);
         self.target.machine = std::ptr::null_mut();
@@ -727,8 +901,19 @@ impl Server {
         let stop = match self.target.action {
             Action::Continue => {
                 let m = self.target.m();
-                let slice = ns_to_ticks(SLICE_NS, m.clock_hz()).max(1);
-                m.run(until.min(m.now().saturating_add(slice)))
+                // Resuming from a watchpoint: its access happens first.
+                let over = if m.at_watch_hit() {
+                    Some(m.step())
+                } else {
+                    None
+                };
+                match over {
+                    Some(stop) if !matches!(stop, StopReason::Stepped { .. }) => stop,
+                    _ => {
+                        let slice = ns_to_ticks(SLICE_NS, m.clock_hz()).max(1);
+                        m.run(until.min(m.now().saturating_add(slice)))
+                    }
+                }
             }
             Action::Step => self.target.m().step(),
             Action::RangeStep { start, end } => {
@@ -754,6 +939,18 @@ impl Server {
         };
         let halt = match &stop {
             StopReason::Breakpoint { pc } => Some(self.target.breakpoint_stop(*pc)),
+            StopReason::Watchpoint { hit, .. } => {
+                use gdbstub::target::ext::breakpoints::WatchKind as Gdb;
+                Some(SingleThreadStopReason::Watch {
+                    tid: (),
+                    kind: match hit.kind {
+                        WatchKind::Write => Gdb::Write,
+                        WatchKind::Read => Gdb::Read,
+                        WatchKind::Access => Gdb::ReadWrite,
+                    },
+                    addr: hit.addr,
+                })
+            }
             StopReason::Stepped { .. } => Some(SingleThreadStopReason::DoneStep),
             StopReason::Crashed(info) => {
                 let m = self.target.m();
@@ -765,7 +962,10 @@ impl Server {
                 self.crash = Some(info.clone());
                 Some(SingleThreadStopReason::Signal(Signal::SIGSEGV))
             }
-            StopReason::Output | StopReason::TimeLimit | StopReason::Asleep { .. } => None,
+            StopReason::Output
+            | StopReason::TimeLimit
+            | StopReason::Asleep { .. }
+            | StopReason::PoweredOff => None,
         };
         (stop, halt)
     }

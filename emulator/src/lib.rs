@@ -1,6 +1,7 @@
 //! Ensemble: a full-system emulator for ARM devices in virtual time.
 
 pub mod board;
+pub mod boot;
 pub mod bus;
 pub mod cli;
 pub mod cpu;
@@ -14,4 +15,5 @@ pub mod scenario;
 pub mod testrun;
 pub mod time;
 pub mod trace;
+pub mod watch;
 pub mod world;

@@ -31,6 +31,9 @@ pub struct Image {
     pub segments: Vec<Segment>,
     /// Symbols (name, address) from an ELF, for diagnostics.
     pub symbols: Vec<(String, u64)>,
+    /// Where an AArch64 core starts and what x0 holds (a device tree's
+    /// address); M-profile cores start from their vector table instead.
+    pub boot: Option<(u64, u64)>,
 }
 
 impl Image {
@@ -51,6 +54,7 @@ impl Image {
                 path: path.into(),
                 segments: vec![Segment { addr, data }],
                 symbols: vec![],
+                boot: None,
             });
         }
         if data.starts_with(b"\x7fELF") {
@@ -159,6 +163,7 @@ fn load_elf(path: &str, data: &[u8]) -> Result<Image, String> {
         path: path.into(),
         segments,
         symbols,
+        boot: None,
     })
 }
 
@@ -200,6 +205,7 @@ fn load_ihex(path: &str, data: &[u8]) -> Result<Image, String> {
         path: path.into(),
         segments,
         symbols: vec![],
+        boot: None,
     })
 }
 
@@ -245,6 +251,7 @@ mod tests {
             path: "x".into(),
             segments: vec![],
             symbols: vec![("before".into(), 0x401), ("main".into(), 0x421)],
+            boot: None,
         };
         assert_eq!(img.symbolize(0x420).as_deref(), Some("main+0x0"));
         assert_eq!(img.symbolize(0x41e).as_deref(), Some("before+0x1e"));

@@ -16,7 +16,10 @@ use crate::bus::{build_device, Slot};
 use crate::cpu::cortex_m::{self, EntryError, Returned};
 use crate::cpu::scs::*;
 use crate::loader::Image;
-use crate::trace::{Trace, TraceKind};
+use crate::trace::{Trace, TraceKind, SCS_DEVICE};
+use crate::watch::{WatchHit, WatchKind, Watchpoints};
+
+mod a64;
 
 const SCS_BASE: u64 = 0xe000_e000;
 /// The rest of the Private Peripheral Bus (ITM, DWT, FPB, TPIU...):
@@ -75,6 +78,14 @@ enum CpuExit {
     DivByZero,
     /// A debugger's breakpoint, before the instruction executes.
     Breakpoint,
+    /// A debugger's watchpoint, during the access of the instruction at
+    /// `pc`; for a store, the bytes it overwrote (RAM only), to be put back
+    /// so that the instruction has not happened yet.
+    Watchpoint {
+        hit: WatchHit,
+        pc: u32,
+        undo: Option<(u64, Vec<u8>)>,
+    },
     /// An unaligned access with CCR.UNALIGN_TRP set; for a store, the bytes
     /// it overwrote, to be put back so the faulting store has no effect.
     Unaligned { undo: Option<(u64, Vec<u8>)> },
@@ -98,8 +109,13 @@ pub enum StopReason {
     Crashed(Box<CrashInfo>),
     /// A debugger's breakpoint was reached; the instruction has not run.
     Breakpoint { pc: u32 },
+    /// A debugger's watchpoint was hit by the instruction at `pc`, which
+    /// has not run yet (step it to make its access: `Machine::step`).
+    Watchpoint { pc: u32, hit: WatchHit },
     /// `Machine::step` executed one instruction (or entered an exception).
     Stepped { pc: u32 },
+    /// The guest turned the machine off (PSCI SYSTEM_OFF).
+    PoweredOff,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +130,12 @@ pub struct CrashInfo {
     pub mmfar: u32,
     pub fault_pc: Option<u32>,
     pub time: Ticks,
+    /// The machine's last exceptions, interrupt line changes and device
+    /// accesses before the crash, oldest first, as trace lines.
+    pub recent: Vec<String>,
+    /// Registers of a core other than M-profile, as one line (the
+    /// M-profile fields above are then not meaningful).
+    pub detail: Option<String>,
 }
 
 /// Snapshot files start with these bytes and the format version.
@@ -201,6 +223,8 @@ pub struct Hw {
     break_hooks: std::collections::BTreeSet<u64>,
     /// Resuming from a breakpoint at this address: let it run once.
     skip_break: Option<u64>,
+    /// Debugger watchpoints (memory hooks added as they are set).
+    watch: Watchpoints,
     /// Single-stepping: blocks do not count their ticks (one is added).
     stepping: bool,
     /// The machine's second handle on this engine (see `install_hooks`).
@@ -240,6 +264,9 @@ pub struct Hw {
     /// included. Devices reach RAM through it.
     memory: Vec<Box<[u8]>>,
     ram_map: Vec<(u64, u64, usize, bool)>,
+    /// The AArch64 core's interrupt controller, timer and exception state
+    /// (None on M-profile machines).
+    a64: Option<Box<a64::A64>>,
 }
 
 impl Hw {
@@ -305,9 +332,17 @@ impl Hw {
                 self.frames.push((now, slot.name.clone(), frame));
                 output = true;
             }
-            lines_moved |= slot.refresh();
+            let before = slot.lines();
+            if slot.refresh() {
+                lines_moved = true;
+                let after = slot.lines();
+                self.trace
+                    .lines(now, i, &slot.name, &slot.irqs, before, after);
+            }
         }
-        if lines_moved {
+        if lines_moved && self.a64.is_some() {
+            a64::route_spis(self);
+        } else if lines_moved {
             let mut levels = vec![false; self.scs.info.num_irq];
             let mut nmi = false;
             let mut reset = false;
@@ -317,7 +352,11 @@ impl Hw {
                 reset |= r;
             }
             for (n, level) in levels.into_iter().enumerate() {
+                let was_pending = self.scs.is_pending(EXC_IRQ0 + n);
                 self.scs.set_irq_level(n, level);
+                if !was_pending && self.scs.is_pending(EXC_IRQ0 + n) {
+                    self.trace.pended(now, n);
+                }
             }
             // NMI is edge-triggered from the wired lines.
             if nmi && !self.nmi_level {
@@ -427,7 +466,8 @@ impl Hw {
             self.attention = true;
             self.limit = 0;
         }
-        self.trace.mmio(now, &slot.name, false, off, size, v);
+        self.trace
+            .device_access(now, idx, &slot.name, false, off, size, v);
         v as u64
     }
 
@@ -445,7 +485,7 @@ impl Hw {
             self.limit = 0;
         }
         self.trace
-            .mmio(now, &slot.name, true, off, size, value as u32);
+            .device_access(now, idx, &slot.name, true, off, size, value as u32);
     }
 
     fn unimplemented_access(&mut self, idx: usize, off: u64, write: bool) {
@@ -626,63 +666,17 @@ impl Dma for GuestRam<'_> {
 
 impl Machine {
     pub fn new(board: Board, image: Image, trace: Trace) -> Result<Machine, MachineError> {
-        let info = board.core_info();
-        let mut slots = Vec::new();
-        for spec in &board.devices {
-            let dev = build_device(spec, board.clock_hz).map_err(MachineError::Device)?;
-            slots.push(Slot::new(spec, dev));
+        if board.cpu.is_aarch64() {
+            return Self::new_a64(board, image, trace);
         }
-        let hw = Hw {
-            now: 0,
-            idle: 0,
-            stop_at: 0,
-            limit: 0,
-            scs: Scs::new(info),
-            slots,
-            attention: true,
-            irq_maybe: false,
-            event_register: false,
-            nmi_level: false,
-            stopping: false,
-            exit: None,
-            last_block: u64::MAX,
-            div_trap_hooked: false,
-            unaligned_trap_hooked: false,
-            breakpoints: Default::default(),
-            break_hooks: Default::default(),
-            skip_break: None,
-            stepping: false,
-            engine: std::ptr::null_mut(),
-            no_exec: Vec::new(),
-            exec_wanted: None,
-            sleeping: false,
-            output_ready: false,
-            reset_pending: false,
-            touched: true,
-            quiet_until: 0,
-            until: 0,
-            outputs: Vec::new(),
-            frames: Vec::new(),
-            media: Media::default(),
-            memory: Vec::new(),
-            ram_map: Vec::new(),
-            trace,
-            unimplemented: board
-                .unimplemented
-                .iter()
-                .map(|r| (r.name.clone(), r.base, false))
-                .chain(
-                    PPB.iter()
-                        .map(|&(b, _)| ("debug (ITM/DWT/FPB)".to_string(), b, false)),
-                )
-                .collect(),
-        };
+        let hw = new_hw(&board, trace)?;
         let mut uc = Unicorn::new_with_data(Arch::ARM, Mode::THUMB | Mode::LITTLE_ENDIAN, hw)?;
         // Open as the true core model; Mode::MCLASS would make it an M33.
         let model = match board.cpu {
             crate::board::CpuModel::CortexM3 => ArmCpuModel::CORTEX_M3,
             crate::board::CpuModel::CortexM4 => ArmCpuModel::CORTEX_M4,
             crate::board::CpuModel::CortexM7 => ArmCpuModel::CORTEX_M7,
+            other => unreachable!("{} is built by new_a64", other.name()),
         };
         uc.ctl_set_cpu_model(model as i32)?;
         // Bound the translation buffer (QEMU's default reserves 1 GiB per
@@ -707,43 +701,8 @@ impl Machine {
         // a TLB fill of an unmapped page each time.
         uc.ctl_exits_enable()?;
 
-        let mut memory = Vec::new();
-        let mut ram_map = Vec::new();
-        let mut no_exec = Vec::new();
-        for m in &board.memory {
-            let mut buf = vec![0u8; m.size as usize].into_boxed_slice();
-            // RAM becomes executable when code first runs from it.
-            let perms = match m.kind {
-                MemoryKind::Ram => Prot::READ | Prot::WRITE,
-                MemoryKind::Rom => Prot::READ | Prot::EXEC,
-            };
-            for base in std::iter::once(m.base).chain(m.aliases.iter().copied()) {
-                ram_map.push((base, m.size, memory.len(), m.kind == MemoryKind::Ram));
-                if m.kind == MemoryKind::Ram {
-                    no_exec.push((base, m.size, memory.len()));
-                }
-                // SAFETY: the buffer is owned by the Machine and outlives `uc`.
-                unsafe {
-                    uc.mem_map_ptr(base, m.size, perms, buf.as_mut_ptr() as *mut c_void)?;
-                }
-            }
-            memory.push(buf);
-        }
-        for idx in 0..board.devices.len() {
-            let base = board.devices[idx].base;
-            uc.mmio_map(
-                base,
-                0x1000,
-                Some(move |uc: &mut Unicorn<'_, Hw>, off: u64, size: usize| {
-                    uc.get_data_mut().mmio_read(idx, off, size)
-                }),
-                Some(
-                    move |uc: &mut Unicorn<'_, Hw>, off: u64, size: usize, value: u64| {
-                        uc.get_data_mut().mmio_write(idx, off, size, value)
-                    },
-                ),
-            )?;
-        }
+        let (memory, ram_map, no_exec) = map_memory(&mut uc, &board, true)?;
+        map_devices(&mut uc, &board)?;
         uc.mmio_map(
             SCS_BASE,
             0x1000,
@@ -759,7 +718,8 @@ impl Machine {
                 }
                 let hw = uc.get_data_mut();
                 let v = hw.scs.read(off, size as u8, hw.now);
-                hw.trace.mmio(hw.now, "scs", false, off, size, v);
+                hw.trace
+                    .device_access(hw.now, SCS_DEVICE, "scs", false, off, size, v);
                 v as u64
             }),
             Some(
@@ -767,7 +727,8 @@ impl Machine {
                     let hw = uc.get_data_mut();
                     let now = hw.now;
                     hw.scs.write(off, size as u8, value as u32, now);
-                    hw.trace.mmio(now, "scs", true, off, size, value as u32);
+                    hw.trace
+                        .device_access(now, SCS_DEVICE, "scs", true, off, size, value as u32);
                     hw.attention = true;
                     hw.limit = 0;
                 },
@@ -949,6 +910,11 @@ impl Machine {
     /// virtual time. Output the machine produced but nobody took yet is
     /// not included (it belongs to the run that produced it).
     pub fn save_snapshot(&mut self) -> Result<Vec<u8>, MachineError> {
+        if self.uc.get_data().a64.is_some() {
+            return Err(MachineError::Device(
+                "snapshots of AArch64 machines are not supported yet".into(),
+            ));
+        }
         let mode = cortex_m::read_mode(&mut self.uc);
         let rd = |uc: &Unicorn<'_, Hw>, r: R| uc.reg_read(r).unwrap_or(0) as u32;
         let mut regs: Vec<u32> = (0..13).map(|i| rd(&self.uc, gp_reg(i))).collect();
@@ -1008,6 +974,9 @@ impl Machine {
     /// Continue from a snapshot of a machine of the same board and image.
     /// Meant for a machine just built (no code translated yet).
     pub fn restore_snapshot(&mut self, data: &[u8]) -> Result<(), String> {
+        if self.uc.get_data().a64.is_some() {
+            return Err("snapshots of AArch64 machines are not supported yet".into());
+        }
         let n = SNAPSHOT_MAGIC.len();
         if data.len() < n + 4 || &data[..n] != SNAPSHOT_MAGIC {
             return Err("not an Ensemble snapshot".into());
@@ -1102,6 +1071,9 @@ impl Machine {
 
     /// Reset as hardware does: SP and PC from the vector table at VTOR.
     fn reset_cpu(&mut self) {
+        if self.uc.get_data().a64.is_some() {
+            return self.reset_a64();
+        }
         for slot in &mut self.uc.get_data_mut().slots {
             slot.dev.reset();
         }
@@ -1257,9 +1229,110 @@ impl Machine {
             .remove(&((addr & !1) as u64));
     }
 
+    /// Stop when the guest accesses `len` bytes at `addr` as `kind` says
+    /// (a debugger watchpoint), before the accessing instruction completes.
+    pub fn set_watchpoint(
+        &mut self,
+        addr: u32,
+        len: u32,
+        kind: WatchKind,
+    ) -> Result<(), MachineError> {
+        let new = self
+            .uc
+            .get_data_mut()
+            .watch
+            .insert(addr as u64, len as u64, kind);
+        for &(first, last, write) in &new {
+            let ty = if write {
+                HookType::MEM_WRITE
+            } else {
+                HookType::MEM_READ
+            };
+            self.uc
+                .add_mem_hook(ty, first, last, |uc, mem, addr, size, _value| {
+                    let hw = uc.get_data();
+                    if hw.stopping {
+                        return true;
+                    }
+                    let write = mem == MemType::WRITE;
+                    let Some(hit) = hw.watch.hit(addr, size, write) else {
+                        return true;
+                    };
+                    // The engine leaves after this access with the PC on
+                    // the instruction (synced for the hook); a store is
+                    // undone so that the instruction has not happened.
+                    let mut old = vec![0; size];
+                    let undo = (write && hw.ram_read(addr, &mut old)).then_some((addr, old));
+                    let pc = pc_of(uc);
+                    Hw::request_stop(uc, CpuExit::Watchpoint { hit, pc, undo });
+                    true
+                })?;
+        }
+        if !new.is_empty() {
+            // Hooks apply to code translated from now on.
+            self.uc.ctl_flush_tb()?;
+        }
+        Ok(())
+    }
+
+    /// Remove a watchpoint set with the same arguments; false if none was.
+    pub fn clear_watchpoint(&mut self, addr: u32, len: u32, kind: WatchKind) -> bool {
+        self.uc
+            .get_data_mut()
+            .watch
+            .remove(addr as u64, len as u64, kind)
+    }
+
+    pub fn clear_watchpoints(&mut self) {
+        self.uc.get_data_mut().watch.clear();
+    }
+
+    /// Stopped at a watchpoint: the instruction at the PC has not made its
+    /// access yet, and the next `step` makes it (`run` would stop again).
+    pub fn at_watch_hit(&self) -> bool {
+        self.uc.get_data().watch.pending == Some(self.pc() as u64)
+    }
+
+    /// Whether the core has an FPU (Cortex-M4F, M7).
+    pub fn has_fpu(&self) -> bool {
+        self.uc.get_data().scs.info.has_fpu
+    }
+
+    /// FPU register `n` for a debugger: d0-d15 (0-15, each two
+    /// s-registers) and FPSCR (16). None without an FPU.
+    pub fn read_fp_register(&self, n: usize) -> Option<u64> {
+        let rd = |r: R| self.uc.reg_read(r).unwrap_or(0) & 0xffff_ffff;
+        match n {
+            _ if !self.has_fpu() => None,
+            0..=15 => Some(rd(cortex_m::fp_reg(2 * n)) | rd(cortex_m::fp_reg(2 * n + 1)) << 32),
+            16 => Some(rd(R::FPSCR)),
+            _ => None,
+        }
+    }
+
+    /// Set FPU register `n` (numbering as `read_fp_register`).
+    pub fn write_fp_register(&mut self, n: usize, v: u64) -> bool {
+        let halves = [(2 * n, v & 0xffff_ffff), (2 * n + 1, v >> 32)];
+        match n {
+            _ if !self.has_fpu() => return false,
+            0..=15 => {
+                for (s, half) in halves {
+                    let _ = self.uc.reg_write(cortex_m::fp_reg(s), half);
+                }
+            }
+            16 => {
+                let _ = self.uc.reg_write(R::FPSCR, v & 0xffff_ffff);
+            }
+            _ => return false,
+        }
+        true
+    }
+
     /// Execute one instruction, or take a pending exception and stop at its
     /// handler's first instruction. Virtual time advances by one tick.
     pub fn step(&mut self) -> StopReason {
+        // Stepping from a watchpoint's stop makes the access it stopped.
+        let over_watch = self.uc.get_data_mut().watch.pending.take();
         self.service();
         if let Some(exc) = cortex_m::exception_to_take(&self.uc) {
             let pc = self.pc();
@@ -1277,6 +1350,7 @@ impl Machine {
         hw.stepping = true;
         hw.limit = 0;
         hw.skip_break = Some(pc as u64);
+        hw.watch.suspended = over_watch == Some(pc as u64);
         // The engine's instruction count only applies to code translated
         // after it is asked for: translate afresh (a debugger's step only).
         let _ = self.uc.ctl_flush_tb();
@@ -1291,6 +1365,7 @@ impl Machine {
         hw.stepping = false;
         hw.now += 1;
         hw.skip_break = None;
+        hw.watch.suspended = false;
         let exit = hw.exit.take();
         // A step that ends normally returns Ok with no exit; WFI does too,
         // but leaves PC after a WFI instruction.
@@ -1522,6 +1597,14 @@ impl Machine {
             .devices_of_kind("gpio")
             .into_iter()
             .chain(self.devices_of_kind("mps2-fpgaio"))
+            // On AArch64 boards the buttons are keys of the virtio keyboard.
+            .chain(
+                self.board
+                    .devices
+                    .iter()
+                    .filter(|d| d.kind == "virtio-keyboard")
+                    .map(|d| d.name.clone()),
+            )
             .next();
         match target {
             Some(name) => self.set_input(Some(&name), &format!("button{index}"), pressed as u32),
@@ -1585,13 +1668,13 @@ impl Machine {
 
     /// Network interfaces: (device name, "ethernet" or "radio"), board order.
     pub fn network_interfaces(&self) -> Vec<(String, &'static str)> {
-        self.uc
-            .get_data()
-            .slots
+        // By the board's kind: virtio transports all report "virtio-mmio".
+        self.board
+            .devices
             .iter()
-            .filter_map(|s| match s.dev.kind() {
-                "lan9118" => Some((s.name.clone(), "ethernet")),
-                "radio" => Some((s.name.clone(), "radio")),
+            .filter_map(|d| match d.kind.as_str() {
+                "lan9118" | "virtio-net" => Some((d.name.clone(), "ethernet")),
+                "radio" => Some((d.name.clone(), "radio")),
                 _ => None,
             })
             .collect()
@@ -1610,6 +1693,8 @@ impl Machine {
             mmfar: hw.scs.mmfar,
             fault_pc,
             time: hw.now,
+            recent: hw.trace.recent(&self.device_names(), self.board.clock_hz),
+            detail: None,
         }))
     }
 
@@ -1618,11 +1703,7 @@ impl Machine {
         let hw = self.uc.get_data_mut();
         hw.scs.cfsr |= cfsr;
         let now = hw.now;
-        hw.trace.event(
-            now,
-            TraceKind::Exceptions,
-            &format!("fault: {what} at pc=0x{pc:08x}"),
-        );
+        hw.trace.fault(now, exc, what, pc);
         match cortex_m::raise_fault(&mut self.uc, exc) {
             Ok(target) => take(&mut self.uc, target, pc)
                 .err()
@@ -1648,6 +1729,9 @@ impl Machine {
     /// CPU (see `run_on`) when it leads to running the CPU again, so that
     /// exception entry, return and tail-chaining do not leave the engine.
     pub fn run(&mut self, until: Ticks) -> StopReason {
+        if self.uc.get_data().a64.is_some() {
+            return self.run_a64(until);
+        }
         self.uc.get_data_mut().until = until;
         loop {
             self.service();
@@ -1871,6 +1955,18 @@ impl Machine {
                 self.uc.get_data_mut().skip_break = Some(pc as u64);
                 Some(StopReason::Breakpoint { pc })
             }
+            Some(CpuExit::Watchpoint { hit, pc: at, undo }) => {
+                // Still on the accessing instruction (not so where the
+                // engine cannot leave mid-block, in an IT block): undo it.
+                if at == pc {
+                    let hw = self.uc.get_data_mut();
+                    if let Some((addr, bytes)) = undo {
+                        hw.ram_write(addr, &bytes);
+                    }
+                    hw.watch.pending = Some(pc as u64);
+                }
+                Some(StopReason::Watchpoint { pc, hit })
+            }
             Some(CpuExit::DivByZero) => {
                 self.fault(EXC_USAGEFAULT, CFSR_DIVBYZERO, pc, "division by zero")
             }
@@ -2005,6 +2101,163 @@ impl Machine {
     }
 }
 
+/// The machine's state outside the CPU, before memory is mapped.
+fn new_hw(board: &Board, trace: Trace) -> Result<Hw, MachineError> {
+    let info = board.core_info();
+    let mut slots = Vec::new();
+    for spec in &board.devices {
+        let dev = build_device(spec, board.clock_hz).map_err(MachineError::Device)?;
+        slots.push(Slot::new(spec, dev));
+    }
+    Ok(Hw {
+        now: 0,
+        idle: 0,
+        stop_at: 0,
+        limit: 0,
+        scs: Scs::new(info),
+        slots,
+        attention: true,
+        irq_maybe: false,
+        event_register: false,
+        nmi_level: false,
+        stopping: false,
+        exit: None,
+        last_block: u64::MAX,
+        div_trap_hooked: false,
+        unaligned_trap_hooked: false,
+        breakpoints: Default::default(),
+        break_hooks: Default::default(),
+        skip_break: None,
+        watch: Watchpoints::default(),
+        stepping: false,
+        engine: std::ptr::null_mut(),
+        no_exec: Vec::new(),
+        exec_wanted: None,
+        sleeping: false,
+        output_ready: false,
+        reset_pending: false,
+        touched: true,
+        quiet_until: 0,
+        until: 0,
+        outputs: Vec::new(),
+        frames: Vec::new(),
+        media: Media::default(),
+        memory: Vec::new(),
+        ram_map: Vec::new(),
+        a64: None,
+        trace,
+        unimplemented: board
+            .unimplemented
+            .iter()
+            .map(|r| (r.name.clone(), r.base, false))
+            .chain(
+                PPB.iter()
+                    .map(|&(b, _)| ("debug (ITM/DWT/FPB)".to_string(), b, false)),
+            )
+            .collect(),
+    })
+}
+
+/// Map the board's RAM and ROM onto buffers the machine owns: (backing
+/// store, where each region is mapped, RAM mapped without EXEC until code
+/// runs from it when `lazy_exec`).
+#[allow(clippy::type_complexity)]
+fn map_memory(
+    uc: &mut Unicorn<'static, Hw>,
+    board: &Board,
+    lazy_exec: bool,
+) -> Result<
+    (
+        Vec<Box<[u8]>>,
+        Vec<(u64, u64, usize, bool)>,
+        Vec<(u64, u64, usize)>,
+    ),
+    MachineError,
+> {
+    let mut memory = Vec::new();
+    let mut ram_map = Vec::new();
+    let mut no_exec = Vec::new();
+    for m in &board.memory {
+        let mut buf = vec![0u8; m.size as usize].into_boxed_slice();
+        // RAM becomes executable when code first runs from it.
+        let perms = match m.kind {
+            MemoryKind::Ram if lazy_exec => Prot::READ | Prot::WRITE,
+            MemoryKind::Ram => Prot::ALL,
+            MemoryKind::Rom => Prot::READ | Prot::EXEC,
+        };
+        for base in std::iter::once(m.base).chain(m.aliases.iter().copied()) {
+            ram_map.push((base, m.size, memory.len(), m.kind == MemoryKind::Ram));
+            if m.kind == MemoryKind::Ram && lazy_exec {
+                no_exec.push((base, m.size, memory.len()));
+            }
+            // SAFETY: the buffer is owned by the Machine and outlives `uc`.
+            unsafe {
+                uc.mem_map_ptr(base, m.size, perms, buf.as_mut_ptr() as *mut c_void)?;
+            }
+        }
+        memory.push(buf);
+    }
+    Ok((memory, ram_map, no_exec))
+}
+
+/// Map every device's register window. Windows smaller than a page (the
+/// engine maps whole 4 KiB pages) share one mapping that dispatches on
+/// the offset.
+fn map_devices(uc: &mut Unicorn<'static, Hw>, board: &Board) -> Result<(), MachineError> {
+    let mut pages: std::collections::BTreeMap<u64, Vec<usize>> = Default::default();
+    for (idx, d) in board.devices.iter().enumerate() {
+        pages.entry(d.base & !0xfff).or_default().push(idx);
+    }
+    for (page, idxs) in pages {
+        if let [idx] = idxs[..] {
+            if board.devices[idx].size == 0x1000 {
+                uc.mmio_map(
+                    page,
+                    0x1000,
+                    Some(move |uc: &mut Unicorn<'_, Hw>, off: u64, size: usize| {
+                        uc.get_data_mut().mmio_read(idx, off, size)
+                    }),
+                    Some(
+                        move |uc: &mut Unicorn<'_, Hw>, off: u64, size: usize, value: u64| {
+                            uc.get_data_mut().mmio_write(idx, off, size, value)
+                        },
+                    ),
+                )?;
+                continue;
+            }
+        }
+        let windows: Vec<(usize, u64, u64)> = idxs
+            .iter()
+            .map(|&i| (i, board.devices[i].base - page, board.devices[i].size))
+            .collect();
+        let find = move |off: u64| {
+            windows
+                .iter()
+                .find(|&&(_, b, sz)| off >= b && off < b + sz)
+                .map(|&(i, b, _)| (i, off - b))
+        };
+        let find2 = find.clone();
+        uc.mmio_map(
+            page,
+            0x1000,
+            Some(
+                move |uc: &mut Unicorn<'_, Hw>, off: u64, size: usize| match find(off) {
+                    Some((idx, off)) => uc.get_data_mut().mmio_read(idx, off, size),
+                    None => 0,
+                },
+            ),
+            Some(
+                move |uc: &mut Unicorn<'_, Hw>, off: u64, size: usize, value: u64| {
+                    if let Some((idx, off)) = find2(off) {
+                        uc.get_data_mut().mmio_write(idx, off, size, value)
+                    }
+                },
+            ),
+        )?;
+    }
+    Ok(())
+}
+
 fn pc_of(uc: &Unicorn<'_, Hw>) -> u32 {
     uc.reg_read(R::PC).unwrap_or(0) as u32
 }
@@ -2013,15 +2266,8 @@ fn pc_of(uc: &Unicorn<'_, Hw>) -> u32 {
 /// is at `return_pc`.
 fn take(uc: &mut Unicorn<'_, Hw>, exc: usize, return_pc: u32) -> Result<(), EntryError> {
     let hw = uc.get_data_mut();
-    if hw.trace.enabled(TraceKind::Exceptions) {
-        let msg = format!(
-            "enter {} ({}) from pc=0x{return_pc:08x}",
-            exc,
-            exception_name(exc)
-        );
-        let now = hw.now;
-        hw.trace.event(now, TraceKind::Exceptions, &msg);
-    }
+    let now = hw.now;
+    hw.trace.exception_entry(now, exc, return_pc);
     cortex_m::enter(uc, exc, return_pc)?;
     uc.get_data_mut().sleeping = false;
     Ok(())
@@ -2029,15 +2275,8 @@ fn take(uc: &mut Unicorn<'_, Hw>, exc: usize, return_pc: u32) -> Result<(), Entr
 
 /// After a successful exception return from `from` through `exc_return`.
 fn returned(hw: &mut Hw, from: usize, exc_return: u32, to: Returned) {
-    if hw.trace.enabled(TraceKind::Exceptions) {
-        let msg = format!(
-            "return from {} ({}) via 0x{exc_return:08x}",
-            from,
-            exception_name(from)
-        );
-        let now = hw.now;
-        hw.trace.event(now, TraceKind::Exceptions, &msg);
-    }
+    let now = hw.now;
+    hw.trace.exception_return(now, from, exc_return);
     if to == Returned::ToThread && hw.scs.sleep_on_exit() {
         hw.sleeping = true;
     }

@@ -90,7 +90,21 @@ pub struct BridgeDecl {
 struct RawDevice {
     name: String,
     board: String,
-    image: String,
+    #[serde(default)]
+    image: Option<String>,
+    /// AArch64 boards: what to boot (as `ensemble run`'s options).
+    #[serde(default)]
+    kernel: Option<String>,
+    #[serde(default)]
+    initrd: Option<String>,
+    #[serde(default)]
+    append: Option<String>,
+    #[serde(default)]
+    bios: Option<String>,
+    #[serde(default)]
+    disk: Option<String>,
+    #[serde(default)]
+    memory: Option<String>,
     #[serde(default)]
     position: Option<[f64; 3]>,
     #[serde(default)]
@@ -128,8 +142,11 @@ struct RawNetwork {
 pub struct DeviceDecl {
     pub name: String,
     pub board: String,
-    /// Resolved against the scenario file's folder.
+    /// Resolved against the scenario file's folder (empty for a device
+    /// that boots a kernel or firmware instead).
     pub image: PathBuf,
+    /// AArch64 boards: kernel, initrd, command line or firmware.
+    pub boot: Option<crate::boot::BootDecl>,
     pub position: [f64; 3],
     pub console: String,
 }
@@ -369,17 +386,57 @@ impl Scenario {
             if devices.iter().any(|o| o.name == d.name) {
                 return Err(err(at, format!("device '{}': duplicate name", d.name)));
             }
-            let image = base.join(&d.image);
-            if !image.exists() {
-                return Err(err(
-                    at,
-                    format!(
-                        "device '{}': image: {} does not exist",
-                        d.name,
-                        image.display()
-                    ),
-                ));
-            }
+            let exists = |what: &str, p: &str| -> Result<String, ScenarioError> {
+                let path = base.join(p);
+                if path.exists() {
+                    Ok(path.display().to_string())
+                } else {
+                    Err(err(
+                        at,
+                        format!(
+                            "device '{}': {what}: {} does not exist",
+                            d.name,
+                            path.display()
+                        ),
+                    ))
+                }
+            };
+            let boots = d.kernel.is_some() || d.bios.is_some();
+            let (image, boot) = match (&d.image, boots) {
+                (Some(_), true) => {
+                    return Err(err(
+                        at,
+                        format!(
+                            "device '{}': give image (a microcontroller) or kernel/bios (an AArch64 board), not both",
+                            d.name
+                        ),
+                    ))
+                }
+                (None, false) => {
+                    return Err(err(
+                        at,
+                        format!("device '{}': image: missing (or kernel/bios for an AArch64 board)", d.name),
+                    ))
+                }
+                (Some(i), false) => (PathBuf::from(exists("image", i)?), None),
+                (None, true) => {
+                    let opt = |what: &str, v: &Option<String>| -> Result<Option<String>, ScenarioError> {
+                        v.as_deref().map(|p| exists(what, p)).transpose()
+                    };
+                    let boot = crate::boot::BootDecl {
+                        spec: crate::boot::BootSpec {
+                            kernel: opt("kernel", &d.kernel)?,
+                            initrd: opt("initrd", &d.initrd)?,
+                            append: d.append.clone().unwrap_or_default(),
+                            bios: opt("bios", &d.bios)?,
+                            dtb: None,
+                        },
+                        memory: d.memory.clone(),
+                        disk: opt("disk", &d.disk)?,
+                    };
+                    (PathBuf::new(), Some(boot))
+                }
+            };
             if d.board.ends_with(".toml") {
                 if !base.join(&d.board).exists() {
                     return Err(err(
@@ -410,6 +467,7 @@ impl Scenario {
                     d.board.clone()
                 },
                 image,
+                boot,
                 position: d.position.unwrap_or([0.0; 3]),
                 console: d.console.clone().unwrap_or_else(|| "uart0".into()),
             });

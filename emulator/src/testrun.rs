@@ -25,6 +25,7 @@ use crate::cli::{EXIT_BAD_INPUT, EXIT_OK, EXIT_UNMET};
 use crate::loader::Image;
 use crate::scenario::Scenario;
 use crate::time::parse_duration_ns;
+use crate::trace::TraceTo;
 use crate::world::{self, Ending, Observer};
 
 /// Virtual time a test may take when neither it nor the command line sets
@@ -37,6 +38,8 @@ const JUNIT_LINES: usize = 200;
 const STEP_TEXT_MAX: usize = 120;
 /// Runs shorter than this (wall time) never show a progress bar.
 const BAR_DELAY: Duration = Duration::from_secs(1);
+/// The network trace's file in a test's artifacts.
+const NETWORK_TRACE: &str = "network.trace.txt";
 
 #[derive(clap::Args, Debug)]
 pub struct TestArgs {
@@ -66,6 +69,10 @@ pub struct TestArgs {
     /// Print the devices' consoles, as [test/device] line.
     #[arg(short = 'v', long, overrides_with = "quiet")]
     pub verbose: bool,
+    /// Trace categories, written to each test's artifacts as
+    /// network.trace.txt: network (every frame sent, delivered or dropped).
+    #[arg(long, value_delimiter = ',', value_name = "KINDS")]
+    pub trace: Vec<String>,
 }
 
 /// A parsed test file.
@@ -85,6 +92,8 @@ struct Ctx {
     threads: usize,
     keep: bool,
     verbose: bool,
+    /// `--trace network`.
+    trace_network: bool,
     /// One test at a time: print its lines as they come.
     live: bool,
     /// Live, and stderr is a terminal: long runs get a progress bar.
@@ -99,10 +108,11 @@ enum Verdict {
         step: Option<usize>,
         /// One line: what was expected and what happened.
         why: String,
-        /// Further detail (a crash's registers).
+        /// Further detail (a crash's registers and last events).
         detail: Vec<String>,
-        /// A crash (JUnit calls it an error) rather than a failed check.
-        crash: bool,
+        /// A crash (JUnit calls it an error) rather than a failed check:
+        /// its virtual time.
+        crash_ns: Option<u64>,
         kind: &'static str,
     },
     /// The test could not run (a board without the interface a network
@@ -185,6 +195,7 @@ pub fn run(args: TestArgs) -> Result<i32> {
         threads: if args.jobs > 1 { 1 } else { machine_threads() },
         keep: args.keep_artifacts,
         verbose: args.verbose && !args.quiet,
+        trace_network: crate::cli::scenario_trace(&args.trace, None)?.is_some(),
         live,
         bar: live && std::io::stderr().is_terminal(),
     };
@@ -298,8 +309,8 @@ fn load(file: &str) -> std::result::Result<Scenario, String> {
                 .join(": ");
             format!("{file}: device '{}': {msg}", d.name)
         };
-        Board::load(&d.board).map_err(|e| chain(e.into()))?;
-        Image::load(&d.image.display().to_string()).map_err(|e| chain(e.into()))?;
+        let mut board = Board::load(&d.board).map_err(|e| chain(e.into()))?;
+        crate::boot::device_image(&mut board, &d.image, d.boot.as_ref()).map_err(chain)?;
     }
     Ok(scenario)
 }
@@ -475,6 +486,11 @@ fn run_one(index: usize, test: &Test, ctx: &Ctx) -> Outcome {
         artifacts: Some(dir.clone()),
         pcap_dir: None,
         realtime: false,
+        trace_network: ctx
+            .trace_network
+            .then(|| TraceTo::File(dir.join(NETWORK_TRACE))),
+        snapshot_at: None,
+        restore: None,
     };
     let started = Instant::now();
     let mut obs = TestObserver {
@@ -498,7 +514,7 @@ fn run_one(index: usize, test: &Test, ctx: &Ctx) -> Outcome {
     let names = scn.devices.iter().map(|d| d.name.clone());
     let (verdict, time_ns, consoles) = match result {
         Ok(Ok(report)) => {
-            let verdict = judge(test, report.ending, obs.passed, limit_ns, report.time_ns);
+            let verdict = judge(test, report.ending, obs.passed, limit_ns);
             (
                 verdict,
                 report.time_ns,
@@ -596,26 +612,19 @@ fn run_one(index: usize, test: &Test, ctx: &Ctx) -> Outcome {
 
 /// Turn a world's ending into a verdict. `passed` is how many steps passed
 /// (the index of the one pending).
-fn judge(test: &Test, ending: Ending, passed: usize, limit_ns: u64, now_ns: u64) -> Verdict {
+fn judge(test: &Test, ending: Ending, passed: usize, limit_ns: u64) -> Verdict {
     let steps = &test.scenario.steps;
     match ending {
         Ending::Passed => Verdict::Passed,
-        Ending::StepFailed { line, step: _, why } => {
-            let index = if steps.get(passed).is_some_and(|s| s.line == line) {
-                Some(passed)
-            } else {
-                steps.iter().position(|s| s.line == line)
-            };
-            Verdict::Failed {
-                step: index,
-                why,
-                detail: Vec::new(),
-                crash: false,
-                kind: "step-failed",
-            }
-        }
-        Ending::TimeLimit { pending_step } => {
-            let step = pending_step.and(Some(passed).filter(|&i| i < steps.len()));
+        Ending::StepFailed { index, why, .. } => Verdict::Failed {
+            step: Some(index),
+            why,
+            detail: Vec::new(),
+            crash_ns: None,
+            kind: "step-failed",
+        },
+        Ending::TimeLimit { pending } => {
+            let step = pending.map(|(i, _)| i);
             let why = match step {
                 Some(_) => format!(
                     "time limit of {} (virtual) reached with this step pending",
@@ -630,11 +639,15 @@ fn judge(test: &Test, ending: Ending, passed: usize, limit_ns: u64, now_ns: u64)
                 step,
                 why,
                 detail: Vec::new(),
-                crash: false,
+                crash_ns: None,
                 kind: "time-limit",
             }
         }
-        Ending::Crashed { device, info } => {
+        Ending::Crashed {
+            device,
+            info,
+            time_ns,
+        } => {
             let sym = |pc: u32| -> String {
                 test.scenario
                     .devices
@@ -660,15 +673,16 @@ fn judge(test: &Test, ending: Ending, passed: usize, limit_ns: u64, now_ns: u64)
                 "CFSR=0x{:08x} HFSR=0x{:08x} BFAR=0x{:08x} MMFAR=0x{:08x}",
                 info.cfsr, info.hfsr, info.bfar, info.mmfar
             ));
+            detail.extend(crate::cli::recent_lines(&info));
             Verdict::Failed {
                 step: Some(passed).filter(|&i| i < steps.len()),
                 why: format!(
-                    "device '{device}' crashed by t={:.6}s: {}",
-                    now_ns as f64 / 1e9,
+                    "device '{device}' crashed at t={:.6}s: {}",
+                    time_ns as f64 / 1e9,
                     info.reason
                 ),
                 detail,
-                crash: true,
+                crash_ns: Some(time_ns),
                 kind: "crash",
             }
         }
@@ -676,7 +690,7 @@ fn judge(test: &Test, ending: Ending, passed: usize, limit_ns: u64, now_ns: u64)
             step: Some(passed).filter(|&i| i < steps.len()),
             why: "the run was stopped".into(),
             detail: Vec::new(),
-            crash: false,
+            crash_ns: None,
             kind: "stopped",
         },
     }
@@ -737,9 +751,15 @@ fn write_failure(
             why,
             detail,
             kind,
-            ..
+            crash_ns,
         } => {
             s.push_str(&format!("result: failed ({kind})\n"));
+            if let Some(ns) = crash_ns {
+                s.push_str(&format!(
+                    "crashed at: {:.6} s (virtual)\n",
+                    *ns as f64 / 1e9
+                ));
+            }
             if let Some(i) = step {
                 let st = &scn.steps[*i];
                 s.push_str(&format!(
@@ -827,14 +847,17 @@ fn xml_attr(s: &str) -> String {
 fn junit(tests: &[Test], outcomes: &[Outcome], wall: Duration) -> String {
     let failures = outcomes
         .iter()
-        .filter(|o| matches!(o.verdict, Verdict::Failed { crash: false, .. }))
+        .filter(|o| matches!(o.verdict, Verdict::Failed { crash_ns: None, .. }))
         .count();
     let errors = outcomes
         .iter()
         .filter(|o| {
             matches!(
                 o.verdict,
-                Verdict::Failed { crash: true, .. } | Verdict::Error(_)
+                Verdict::Failed {
+                    crash_ns: Some(_),
+                    ..
+                } | Verdict::Error(_)
             )
         })
         .count();
@@ -854,20 +877,34 @@ fn junit(tests: &[Test], outcomes: &[Outcome], wall: Duration) -> String {
             xml_attr(&t.file),
             o.wall.as_secs_f64()
         ));
-        x.push_str(&format!(
-            "      <properties><property name=\"virtual_time_s\" value=\"{:.6}\"/></properties>\n",
-            o.time_ns as f64 / 1e9
-        ));
+        let mut properties = vec![("virtual_time_s", format!("{:.6}", o.time_ns as f64 / 1e9))];
+        if let Verdict::Failed { step, crash_ns, .. } = &o.verdict {
+            if let Some(i) = step {
+                properties.push(("failed_step", (i + 1).to_string()));
+            }
+            if let Some(ns) = crash_ns {
+                properties.push(("crash_time_s", format!("{:.6}", *ns as f64 / 1e9)));
+            }
+        }
+        x.push_str("      <properties>");
+        for (name, value) in properties {
+            x.push_str(&format!("<property name=\"{name}\" value=\"{value}\"/>"));
+        }
+        x.push_str("</properties>\n");
         match &o.verdict {
             Verdict::Passed => {}
             Verdict::Failed {
                 step,
                 why,
                 detail,
-                crash,
+                crash_ns,
                 kind,
             } => {
-                let tag = if *crash { "error" } else { "failure" };
+                let tag = if crash_ns.is_some() {
+                    "error"
+                } else {
+                    "failure"
+                };
                 let mut body = String::new();
                 if let Some(i) = step {
                     let st = &t.scenario.steps[*i];

@@ -10,18 +10,21 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use crate::board::Board;
-use crate::fleet::{Fleet, Inbound, MachineSpec, MachineState, Outcome};
+use crate::fleet::{Fleet, Inbound, MachineSpec, MachineState};
 use crate::frontend::headless::{
     channel_of, compare_screens, read_png, rms, tone_frequency, write_png, WavSink,
 };
-use crate::loader::Image;
 use crate::machine::CrashInfo;
 use crate::net::pcap::Capture;
 use crate::net::switch::Switch;
 use crate::net::wireless::Wireless;
 use crate::net::{classify, Delivery, Loss, PacketKind, Rng};
 use crate::scenario::{Action, Medium, NetworkDecl, PacketFilter, Scenario};
+use crate::trace::{NetworkTrace, Trace, TraceKind, TraceTo};
 use ensemble_devices::VideoFrame;
+
+mod snapshot;
+pub use snapshot::VERSION as SNAPSHOT_VERSION;
 
 /// Quantum when no network bounds it.
 const DEFAULT_QUANTUM_NS: u64 = 10_000_000;
@@ -34,24 +37,35 @@ pub struct Options {
     /// Pcaps go here instead (a file may be a named pipe read live).
     pub pcap_dir: Option<PathBuf>,
     pub realtime: bool,
+    /// `--trace network`: every frame sent, delivered or dropped.
+    pub trace_network: Option<TraceTo>,
+    /// Save the whole scenario to this file at the first quantum boundary
+    /// at or after this virtual time (ns).
+    pub snapshot_at: Option<(u64, PathBuf)>,
+    /// Continue from a snapshot of this scenario.
+    pub restore: Option<PathBuf>,
 }
 
 #[derive(Debug)]
 pub enum Ending {
     /// Every step passed (or, with no steps, every device went to sleep).
     Passed,
-    /// A step failed: its line, its text and why.
+    /// A step failed: its index in the scenario's steps, its line, its
+    /// text and why.
     StepFailed {
+        index: usize,
         line: usize,
         step: String,
         why: String,
     },
-    TimeLimit {
-        pending_step: Option<String>,
-    },
+    /// The time limit came first; the step then pending (index, text).
+    TimeLimit { pending: Option<(usize, String)> },
+    /// A device crashed at virtual time `time_ns` (during the quantum
+    /// that ended at the report's time).
     Crashed {
         device: String,
         info: Box<CrashInfo>,
+        time_ns: u64,
     },
     /// Whoever watched the run ended it (closed its window).
     Stopped,
@@ -64,8 +78,11 @@ pub struct Report {
     pub consoles: Vec<Vec<u8>>,
     pub frames_sent: u64,
     pub frames_dropped: u64,
+    /// When `Options::snapshot_at` was taken (ns), if it was.
+    pub snapshot_ns: Option<u64>,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 enum Fabric {
     Switch(Switch),
     Wireless(Wireless),
@@ -229,7 +246,8 @@ pub trait Observer {
     /// Virtual time reached `now_ns` (once per quantum).
     fn progress(&mut self, _now_ns: u64) {}
     /// Device `dev` showed a new frame / played sound / has these LEDs lit
-    /// (once per quantum, after the quantum's consoles).
+    /// (after the quantum's consoles; LEDs once at the start and then
+    /// whenever they change).
     fn screen(&mut self, _dev: usize, _frame: &VideoFrame) {}
     fn audio(&mut self, _dev: usize, _chunk: &ensemble_devices::AudioChunk) {}
     fn leds(&mut self, _dev: usize, _leds: &[bool]) {}
@@ -287,7 +305,7 @@ pub fn run_observed(
         // Each device its own identity: MACs for Ethernet, EUIs for radios.
         for dev in board.devices.iter_mut() {
             match dev.kind.as_str() {
-                "lan9118" => {
+                "lan9118" | "virtio-net" => {
                     dev.params
                         .insert("mac".into(), toml::Value::String(device_mac(i)));
                 }
@@ -298,7 +316,7 @@ pub fn run_observed(
                 _ => {}
             }
         }
-        let image = Image::load(&d.image.display().to_string())
+        let image = crate::boot::device_image(&mut board, &d.image, d.boot.as_ref())
             .with_context(|| format!("device '{}'", d.name))?;
         specs.push(MachineSpec {
             name: d.name.clone(),
@@ -414,6 +432,18 @@ pub fn run_observed(
     }
 
     observer.topology(&Topology::of(scenario));
+    let mut net_trace = match &opts.trace_network {
+        None => NetworkTrace::off(),
+        Some(to) => {
+            let out = to
+                .open()
+                .with_context(|| format!("--trace-file: creating {to:?}"))?;
+            NetworkTrace::new(
+                Trace::new(&[TraceKind::Network], 1_000_000_000, out),
+                scenario.devices.iter().map(|d| d.name.clone()).collect(),
+            )
+        }
+    };
 
     let quantum = scenario
         .networks
@@ -451,7 +481,81 @@ pub fn run_observed(
     let mut watching: Option<Watch> = None;
     let mut references: std::collections::HashMap<PathBuf, VideoFrame> = Default::default();
 
+    if (opts.snapshot_at.is_some() || opts.restore.is_some()) && !scenario.bridges.is_empty() {
+        return Err(anyhow::anyhow!(
+            "a scenario bridged to the host cannot be saved or restored (the host is not in virtual time)"
+        ));
+    }
+    if let Some(file) = &opts.restore {
+        let s = snapshot::restore(file, scenario, &mut fleet)?;
+        for (net, data) in nets.iter_mut().zip(&s.nets) {
+            net.fabric = postcard::from_bytes(data)
+                .map_err(|e| anyhow::anyhow!("--restore: damaged snapshot: {e}"))?;
+        }
+        (inbox, states, watching) = (s.inbox(), s.states(), s.watching(scenario)?);
+        (now, in_flight, step, step_start, frames_sent, touch_down) = (
+            s.now,
+            s.in_flight,
+            s.step,
+            s.step_start,
+            s.frames_sent,
+            s.touch_down,
+        );
+        (consoles, cursor, screens, leds, listening) =
+            (s.consoles, s.cursor, s.screens, s.leds, s.listening);
+        for (log, c) in logs.iter_mut().zip(&consoles) {
+            if let Some(f) = log {
+                f.write_all(c)?;
+            }
+        }
+        // What steps before the snapshot did to the networks, for pictures.
+        for (ni, (n, net)) in scenario.networks.iter().zip(&nets).enumerate() {
+            for (port, &dev) in n.members.iter().enumerate() {
+                match &net.fabric {
+                    Fabric::Switch(sw) if !sw.link_up(port) => observer.link(ni, dev, false, now),
+                    Fabric::Wireless(w) if w.position(port) != scenario.devices[dev].position => {
+                        observer.moved(dev, w.position(port), now)
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    // Real-time pacing counts from the time the run starts at.
+    let started = started
+        .checked_sub(std::time::Duration::from_nanos(now))
+        .unwrap_or(started);
+    let mut snapshot_at = opts.snapshot_at.clone();
+    let mut snapshot_ns = None;
+
     let ending = 'run: loop {
+        // Between two quanta, nothing half done: the place for a snapshot.
+        if let Some((_, file)) = snapshot_at.take_if(|(t, _)| now >= *t) {
+            let nets = nets
+                .iter()
+                .map(|n| postcard::to_allocvec(&n.fabric))
+                .collect::<Result<_, _>>()
+                .context("--snapshot-at: encoding the networks")?;
+            let world = snapshot::SavedWorld {
+                now,
+                nets,
+                inbox: snapshot::saved_inbox(&inbox)?,
+                in_flight,
+                asleep: states.iter().map(|s| *s == MachineState::Asleep).collect(),
+                step,
+                step_start,
+                frames_sent,
+                consoles: consoles.clone(),
+                cursor: cursor.clone(),
+                screens: screens.clone(),
+                leds: leds.clone(),
+                touch_down,
+                listening: listening.clone(),
+                watching: watching.as_ref().map(|w| w.2),
+            };
+            snapshot::save(&file, scenario, &mut fleet, world)?;
+            snapshot_ns = Some(now);
+        }
         // Apply or check steps that are due now.
         let mut wake_at: Option<u64> = None;
         while let Some(s) = scenario.steps.get(step) {
@@ -463,6 +567,7 @@ pub fn run_observed(
             }
             let begun = step_start.max(s.at_ns.unwrap_or(0));
             let fail = |why: String| Ending::StepFailed {
+                index: step,
                 line: s.line,
                 step: s.text.clone(),
                 why,
@@ -780,7 +885,7 @@ pub fn run_observed(
         if let Some(l) = limit {
             if now >= l {
                 break Ending::TimeLimit {
-                    pending_step: scenario.steps.get(step).map(|s| s.text.clone()),
+                    pending: scenario.steps.get(step).map(|s| (step, s.text.clone())),
                 };
             }
         }
@@ -818,8 +923,10 @@ pub fn run_observed(
                 observer.screen(i, &f);
                 screens[i] = Some(f);
             }
-            leds[i] = std::mem::take(&mut o.leds);
-            observer.leds(i, &leds[i]);
+            if let Some(l) = o.leds.take() {
+                leds[i] = l;
+                observer.leds(i, &leds[i]);
+            }
             for chunk in std::mem::take(&mut o.audio) {
                 observer.audio(i, &chunk);
                 if let Some(dir) = &opts.artifacts {
@@ -876,6 +983,7 @@ pub fn run_observed(
                         *found = Some((t, dev));
                     }
                 }
+                net_trace.sent(n, port, t, frame);
                 let net = &mut nets[ni];
                 let deliveries: Vec<Delivery> = match &mut net.fabric {
                     Fabric::Switch(sw) => {
@@ -885,7 +993,14 @@ pub fn run_observed(
                             }
                         }
                         let deliveries = sw.send(port, t, frame);
-                        observe_frames(observer, ni, n, &deliveries, &sw.take_losses());
+                        observe_frames(
+                            observer,
+                            &mut net_trace,
+                            ni,
+                            n,
+                            &deliveries,
+                            &sw.take_losses(),
+                        );
                         deliveries
                     }
                     Fabric::Wireless(w) => {
@@ -894,7 +1009,7 @@ pub fn run_observed(
                         {
                             c.record(t, &psdu)?;
                         }
-                        observe_frames(observer, ni, n, &[], &w.take_losses());
+                        observe_frames(observer, &mut net_trace, ni, n, &[], &w.take_losses());
                         Vec::new()
                     }
                 };
@@ -921,7 +1036,14 @@ pub fn run_observed(
                     c.record(now, frame)?;
                 }
                 let deliveries = sw.send(bridge.port, now, frame);
-                observe_frames(observer, ni, n, &deliveries, &sw.take_losses());
+                observe_frames(
+                    observer,
+                    &mut net_trace,
+                    ni,
+                    n,
+                    &deliveries,
+                    &sw.take_losses(),
+                );
                 route(
                     &mut inbox,
                     &mut in_flight,
@@ -932,11 +1054,28 @@ pub fn run_observed(
                 );
             }
         }
-        // Radio frames are judged once they have ended on air.
+        // Radios hear the carriers of frames that started in this quantum
+        // from now on (CCA); frames are judged once they have ended on air.
         for (ni, n) in scenario.networks.iter().enumerate() {
             if let Fabric::Wireless(w) = &mut nets[ni].fabric {
+                let carriers = w.sense(now);
+                route(
+                    &mut inbox,
+                    &mut in_flight,
+                    n,
+                    &port_nic[ni],
+                    carriers,
+                    &None,
+                );
                 let deliveries = w.flush(now);
-                observe_frames(observer, ni, n, &deliveries, &w.take_losses());
+                observe_frames(
+                    observer,
+                    &mut net_trace,
+                    ni,
+                    n,
+                    &deliveries,
+                    &w.take_losses(),
+                );
                 route(
                     &mut inbox,
                     &mut in_flight,
@@ -952,12 +1091,14 @@ pub fn run_observed(
                 c.flush()?;
             }
         }
-        for (i, o) in outcomes.into_iter().enumerate() {
-            let Outcome { state, .. } = o;
+        for (i, o) in outcomes.iter_mut().enumerate() {
+            let state = std::mem::replace(&mut o.state, MachineState::Running);
             if let MachineState::Crashed(info) = state {
+                let time_ns = (info.time as u128 * 1_000_000_000 / clocks[i] as u128) as u64;
                 break 'run Ending::Crashed {
                     device: scenario.devices[i].name.clone(),
                     info,
+                    time_ns,
                 };
             }
             states[i] = state;
@@ -969,6 +1110,7 @@ pub fn run_observed(
             }
         }
     };
+    net_trace.flush();
     for f in logs.iter_mut().flatten() {
         f.flush()?;
     }
@@ -990,6 +1132,7 @@ pub fn run_observed(
         consoles,
         frames_sent,
         frames_dropped,
+        snapshot_ns,
     })
 }
 
@@ -997,11 +1140,16 @@ pub fn run_observed(
 /// on it (between devices: the host behind a bridge is not one).
 fn observe_frames(
     observer: &mut dyn Observer,
+    trace: &mut NetworkTrace,
     ni: usize,
     net: &NetworkDecl,
     deliveries: &[Delivery],
     losses: &[Loss],
 ) {
+    if trace.on() {
+        deliveries.iter().for_each(|d| trace.delivered(net, d));
+        losses.iter().for_each(|l| trace.dropped(net, l));
+    }
     let wireless = net.medium.is_wireless();
     let device = |port: usize| net.members.get(port).copied();
     for d in deliveries {

@@ -497,3 +497,145 @@ fn a_port_in_use_is_bad_input() {
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
     assert!(r.stderr.contains("cannot listen"), "{}", r.stderr);
 }
+
+/// The line of `text` in an image's source file (1-based).
+fn source_line(file: &str, text: &str) -> u32 {
+    let src = std::fs::read_to_string(common::root().join(file)).unwrap();
+    src.lines()
+        .position(|l| l.contains(text))
+        .unwrap_or_else(|| panic!("'{text}' not in {file}")) as u32
+        + 1
+}
+
+#[test]
+fn watchpoints_for_writes_reads_and_accesses() {
+    if !gdb_available() {
+        return;
+    }
+    let (ens, port) = ensemble("mps2-an385", "irq-nesting", false);
+    let out = run_gdb(
+        port,
+        "irq-nesting",
+        &[
+            // A hardware watchpoint (gdb would fall back to software
+            // watchpoints, single-stepping, if the stub had none).
+            "watch systick_calls",
+            "continue",
+            "delete",
+            "rwatch systick_calls",
+            "continue",
+            "delete",
+            "awatch pendsv_calls",
+            "continue",
+            "delete",
+            // A Cortex-M3 has no FPU: no FPU registers either.
+            "info registers d0",
+            "continue",
+        ],
+    );
+    let end = ens.end();
+    let context = format!("gdb:\n{out}\nensemble stderr:\n{}", end.stderr);
+    assert!(
+        out.contains("Hardware watchpoint 1: systick_calls"),
+        "{context}"
+    );
+    assert!(!out.contains("Software watchpoint"), "{context}");
+    // The handler's increment: from 0 to 1, shown where it happened (gdb
+    // shows the statement after the store: the next line or two).
+    assert!(out.contains("Old value = 0\nNew value = 1\n"), "{context}");
+    let written = source_line("images/src/irq-nesting/main.c", "systick_calls++;");
+    let at = out
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("SysTick_Handler () at ")
+                .and_then(|rest| rest.rsplit(':').next())
+                .and_then(|n| n.parse::<u32>().ok())
+        })
+        .unwrap_or_else(|| panic!("no stop in SysTick_Handler\n{context}"));
+    assert!(
+        (written..=written + 4).contains(&at),
+        "stopped at line {at}, the write is at {written}\n{context}"
+    );
+    // The next read of it: the handler's own check right after.
+    assert!(
+        out.contains("Hardware read watchpoint 2: systick_calls\n\nValue = 1\n"),
+        "{context}"
+    );
+    // An access watchpoint sees the next write (the thread resetting the
+    // PendSV count for scenario 6).
+    assert!(
+        out.contains("Hardware access (read/write) watchpoint 3: pendsv_calls"),
+        "{context}"
+    );
+    assert!(out.contains("Old value = 2\nNew value = 0\n"), "{context}");
+    assert!(out.contains("Invalid register `d0'"), "{context}");
+    // The guest was not disturbed.
+    assert!(end.stdout.contains("irq-nesting: done"), "{}", end.stdout);
+    assert!(
+        end.stdout
+            .contains("back in thread: SysTick handlers=1 PendSV handlers=1"),
+        "{}",
+        end.stdout
+    );
+    assert!(out.contains("exited normally"), "{context}");
+    assert_eq!(end.code, 0, "{context}");
+}
+
+#[test]
+fn fpu_registers_of_a_cortex_m4f() {
+    if !gdb_available() {
+        return;
+    }
+    // fpu-context interrupts main() with S0-S31 holding known patterns:
+    // pattern i = 0x11000000 ^ (i * 0x01010101) ^ 0x3f800000, and lazy
+    // stacking leaves them in the registers when the handler starts.
+    let (ens, port) = ensemble("mps2-an386", "fpu-context", false);
+    let out = run_gdb(
+        port,
+        "fpu-context",
+        &[
+            "break fp_irq_body",
+            "continue",
+            "info registers s0",
+            "info registers d0",
+            "p $s1",
+            "p/x $fpscr",
+            // Writes reach the machine: s2 is the low half of d1.
+            "set var $s2 = 2.5",
+            "p $s2",
+            "info registers d1",
+            "delete",
+            "continue",
+        ],
+    );
+    let end = ens.end();
+    let context = format!("gdb:\n{out}\nensemble stderr:\n{}", end.stderr);
+    let pattern = |i: u32| 0x1100_0000 ^ i.wrapping_mul(0x0101_0101) ^ 0x3f80_0000;
+    assert!(out.contains("Breakpoint 1, fp_irq_body"), "{context}");
+    assert!(
+        out.contains(&format!("(raw {:#010x})", pattern(0))),
+        "s0\n{context}"
+    );
+    assert!(
+        out.contains(&format!(
+            "(raw {:#018x})",
+            (pattern(1) as u64) << 32 | pattern(0) as u64
+        )),
+        "d0\n{context}"
+    );
+    // s1 as a float (pattern 1 is 0x2f810101), and the thread's FPSCR
+    // (flags 0x60000011, round towards zero).
+    assert!(out.contains("$1 = 2.34656766e-10"), "{context}");
+    assert!(out.contains("$2 = 0x60c00011"), "{context}");
+    assert!(out.contains("$3 = 2.5"), "{context}");
+    let d1 = out
+        .lines()
+        .find(|l| l.starts_with("d1 "))
+        .unwrap_or_else(|| panic!("no d1\n{context}"));
+    assert!(
+        d1.contains(&format!("(raw {:#010x}40200000)", pattern(3))),
+        "{d1}\n{context}"
+    );
+    assert!(end.stdout.contains("fpu-context: done"), "{}", end.stdout);
+    assert_eq!(end.code, 0, "{context}");
+}

@@ -8,13 +8,21 @@
  *     for (;;) {
  *         net_poll();     // take received frames, run the ARP timers
  *         ...             // the image's own work
- *         net_idle();     // sleep until a frame or the next 1 ms tick
- *     }
+ *         net_idle_until(next);  // sleep until a frame, `next` or the
+ *     }                          // stack's own next deadline
  *
- * Time is a 1 kHz SysTick count (net_now_ms). The library defines
- * SysTick_Handler (lib/net/clock.c) and IRQ13_Handler (lib/net/lan9118.c),
- * so a network image must not define either. Outputs that must compare
- * equal between emulators never print these times, only event orders.
+ * (net_idle() instead sleeps at most until the next millisecond, for
+ * images that poll their own timers at every millisecond.)
+ *
+ * Time (net_now_ms) counts milliseconds from net_clock_init on the CMSDK
+ * dual timer, tickless: counter 1 runs free as the time base, counter 2 is
+ * a one-shot alarm set for the next thing due when the processor goes to
+ * sleep, so an idle device is not woken every millisecond. The library
+ * defines IRQ10_Handler (the dual timer, lib/net/clock.c) and
+ * IRQ13_Handler (lib/net/lan9118.c), so a network image must not define
+ * either, nor use the dual timer; SysTick is free. Outputs that must
+ * compare equal between emulators never print these times, only event
+ * orders.
  *
  * Addresses are uint32_t in host order (10.0.0.1 is 0x0A000001); packet
  * bytes are always assembled and parsed byte by byte, in network order.
@@ -72,9 +80,11 @@ extern struct net_iface net_if;
 
 /* ---- time (lib/net/clock.c) -------------------------------------------- */
 
-/* SysTick at 1 kHz from the 25 MHz processor clock. */
+/* Start the clock (net_init does; calling it again keeps the time). */
 void net_clock_init(void);
 uint32_t net_now_ms(void);
+/* Processor cycles since net_clock_init (for measuring busy time). */
+uint64_t net_now_cycles(void);
 /* Has the ms clock reached t? Correct across the 49-day wrap. */
 static inline int net_time_reached(uint32_t t)
 {
@@ -92,7 +102,24 @@ static inline int net_time_reached(uint32_t t)
  */
 int net_init(const uint8_t *mac_override, uint32_t static_ip);
 void net_poll(void);
+
+/*
+ * Sleep until a frame arrives, the ms clock reaches `until`, or something
+ * of the stack falls due (an ARP retry, and whatever the layers above
+ * registered with net_add_due_source), whichever comes first; return at
+ * once if one already has. Then call net_poll (and the layers' polls)
+ * again. Sleeps are cut to 60 s, so a far `until` is fine.
+ */
+void net_idle_until(uint32_t until);
+/* Sleep until a frame arrives or the next millisecond starts. */
 void net_idle(void);
+
+/*
+ * A layer above the stack (the soft bus) tells net_idle_until when it next
+ * needs its poll function to run: next_due stores that ms time in *due and
+ * returns 1, or returns 0 when nothing is pending. Up to 2 sources.
+ */
+void net_add_due_source(int (*next_due)(uint32_t *due));
 
 /* Accept IPv4 packets sent to this multicast group (up to 4 groups). */
 void net_join_group(uint32_t group);

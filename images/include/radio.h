@@ -69,6 +69,13 @@
  * The radio hears the channel whether RX_ON is set or not, so CCA works
  * with the receiver off. Starting a CCA while one runs restarts it.
  *
+ * Under Ensemble, a frame another device sends is on the air for CCA from
+ * the first lockstep quantum boundary after it starts (the quantum is at
+ * most the network's latency, 1 ms by default) until it ends, at every
+ * radio that hears it at or above the medium's carrier-sense level. Two
+ * devices that assess the channel within that window of each other both
+ * find it clear and collide, as two real radios do within a CCA time.
+ *
  * ---- Interrupts -----------------------------------------------------------
  *
  * INT_STS bits are set by their events whatever INT_EN holds, and cleared

@@ -9,7 +9,7 @@ pub mod wireless;
 /// SplitMix64: a small, fast, seedable generator. Every random choice of a
 /// network comes from one of these, seeded from the scenario's seed, and is
 /// drawn in a fixed order, so the same seed gives the same run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Rng(u64);
 
 impl Rng {
@@ -53,6 +53,8 @@ pub struct Loss {
     /// Frame length (for radios, of the PSDU).
     pub len: usize,
     pub kind: PacketKind,
+    /// Why it was lost, for traces ("link down", "collision", ...).
+    pub why: &'static str,
 }
 
 /// What a frame carries, roughly, for pictures and statistics.

@@ -2,12 +2,22 @@
 //! state, latency, jitter, bandwidth (serialisation delay), loss and MTU,
 //! MAC learning with flooding of unknown and group destinations, and
 //! partitions (groups of ports that cannot reach each other).
+//!
+//! A device's frames queue for its port's link, which carries one at a
+//! time at the bandwidth; the queue holds at most `queue_bytes`, and a
+//! frame that does not fit is dropped and counted ("queue full"), as a
+//! port buffer overflows when more is sent than the link carries. (Frames
+//! from several ports to one are not serialised again on the way out: it
+//! would be more faithful for bursts, but it spreads each burst's arrivals
+//! over distinct times, and every distinct arrival stops the receiving
+//! machine's engine once: 5-8% more wall time for 64 devices announcing
+//! themselves each second.)
 
 use std::collections::BTreeMap;
 
 use super::{classify, Delivery, Loss, Rng};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LinkParams {
     pub latency_ns: u64,
     pub jitter_ns: u64,
@@ -17,6 +27,9 @@ pub struct LinkParams {
     pub loss: f64,
     /// Largest frame (Ethernet header included, no FCS) that is carried.
     pub mtu: usize,
+    /// Bytes (with preamble, FCS and gap) that may wait for a port's link;
+    /// 0 for no limit.
+    pub queue_bytes: u64,
 }
 
 impl Default for LinkParams {
@@ -27,11 +40,14 @@ impl Default for LinkParams {
             bandwidth_bps: 100_000_000,
             loss: 0.0,
             mtu: 1514,
+            // A small switch's buffer per port: 5 ms at 100 Mbit/s.
+            queue_bytes: 64 * 1024,
         }
     }
 }
 
-#[derive(Debug)]
+/// Its whole state serialises, for snapshots of a scenario.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Switch {
     pub params: LinkParams,
     link_up: Vec<bool>,
@@ -46,7 +62,9 @@ pub struct Switch {
     last_arrival: Vec<u64>,
     rng: Rng,
     pub dropped: u64,
-    /// The frames counted in `dropped` since the last `take_losses`.
+    /// The frames counted in `dropped` since the last `take_losses`
+    /// (always taken by the end of a quantum: not part of a snapshot).
+    #[serde(skip)]
     losses: Vec<Loss>,
 }
 
@@ -71,6 +89,26 @@ impl Switch {
     }
 
     fn lose(&mut self, from: usize, to: Option<usize>, sent: u64, frame: &[u8]) {
+        let why = if to.is_some() {
+            "random loss"
+        } else if frame.len() > self.params.mtu {
+            "longer than the MTU"
+        } else if frame.len() < 14 {
+            "shorter than an Ethernet header"
+        } else {
+            "sender's link down"
+        };
+        self.lose_because(from, to, sent, frame, why);
+    }
+
+    fn lose_because(
+        &mut self,
+        from: usize,
+        to: Option<usize>,
+        sent: u64,
+        frame: &[u8],
+        why: &'static str,
+    ) {
         self.dropped += 1;
         self.losses.push(Loss {
             from,
@@ -78,6 +116,7 @@ impl Switch {
             sent,
             len: frame.len(),
             kind: classify(frame, false),
+            why,
         });
     }
 
@@ -104,6 +143,17 @@ impl Switch {
         self.group.iter_mut().for_each(|g| *g = 0);
     }
 
+    /// Would a frame of `len` bytes overflow a queue it must wait `wait_ns`
+    /// in (the bytes ahead of it being what the link carries meanwhile)?
+    fn queue_full(&self, wait_ns: u64, len: usize) -> bool {
+        let (limit, bps) = (self.params.queue_bytes, self.params.bandwidth_bps);
+        if limit == 0 || bps == 0 {
+            return false;
+        }
+        let ahead = (wait_ns as u128 * bps as u128 / 8_000_000_000) as u64;
+        ahead + len as u64 + 24 > limit
+    }
+
     /// Port `from` sends `frame` at time `sent`: where and when it arrives.
     pub fn send(&mut self, from: usize, sent: u64, frame: &[u8]) -> Vec<Delivery> {
         if frame.len() < 14 || frame.len() > self.params.mtu || !self.link_up[from] {
@@ -123,6 +173,10 @@ impl Switch {
             bits * 1_000_000_000 / self.params.bandwidth_bps
         };
         let start = sent.max(self.busy_until[from]);
+        if self.queue_full(start - sent, frame.len()) {
+            self.lose_because(from, None, sent, frame, "queue full");
+            return Vec::new();
+        }
         self.busy_until[from] = start + wire;
         let leaves = start + wire;
 
@@ -217,6 +271,49 @@ mod tests {
         assert!(sw.send(0, 5, &frame(BCAST, A)).is_empty());
         let losses = sw.take_losses();
         assert_eq!((losses[0].to, losses[0].sent, losses[0].len), (None, 5, 60));
+    }
+
+    fn big(dst: [u8; 6], src: [u8; 6]) -> Vec<u8> {
+        let mut f = frame(dst, src);
+        f.resize(1514, 0);
+        f
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts_frames() {
+        let params = LinkParams {
+            bandwidth_bps: 2_000_000,
+            ..LinkParams::default()
+        };
+        let mut sw = Switch::new(2, params, 1);
+        // 100 frames of 1 538 bytes on the wire at once: 64 KiB holds 42.
+        let mut arrivals = Vec::new();
+        for _ in 0..100 {
+            arrivals.extend(sw.send(0, 0, &big(BCAST, A)).iter().map(|d| d.arrives));
+        }
+        assert_eq!(arrivals.len(), 42);
+        assert_eq!(sw.dropped, 58);
+        let losses = sw.take_losses();
+        assert!(losses
+            .iter()
+            .all(|l| l.why == "queue full" && l.to.is_none()));
+        // What got in leaves at the link's pace: 6.152 ms a frame.
+        assert_eq!(arrivals[41] - arrivals[40], 6_152_000);
+        // Once the queue has drained, frames go through again.
+        assert_eq!(sw.send(0, 1_000_000_000, &big(BCAST, A)).len(), 1);
+        // No limit: nothing is dropped, however long the queue.
+        let mut sw = Switch::new(
+            2,
+            LinkParams {
+                queue_bytes: 0,
+                ..sw.params.clone()
+            },
+            1,
+        );
+        for _ in 0..100 {
+            sw.send(0, 0, &big(BCAST, A));
+        }
+        assert_eq!(sw.dropped, 0);
     }
 
     #[test]

@@ -8,11 +8,22 @@
 //! known, that is at the first quantum boundary after it ends on air; it
 //! then arrives `latency_ns` after its end (the receiver's processing
 //! delay), which the lockstep quantum never exceeds.
+//!
+//! Carrier sense: machines tell the medium about a transmission at the end
+//! of the quantum in which it starts, so that boundary is the earliest time
+//! any other machine can know of it. There ([`Wireless::sense`]) every
+//! radio that hears the frame at or above `carrier_sense_dbm` is given its
+//! carrier, energy on the channel from the boundary until the frame ends,
+//! which its CCA sees. The rule: a frame starting at `s` in the quantum
+//! `[b0, b1)` is busy for CCA at every radio in range from `b1` to its
+//! end, whatever the thread count; a CCA before `b1` may miss it, and two
+//! radios that both assess the channel within that window collide, as
+//! real ones do within a CCA time.
 
 use super::{classify, Delivery, Loss, Rng};
 use ensemble_devices::radio::{decode_tx, encode_rx};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RadioParams {
     /// Path loss at 1 m, dB (about 40 dB at 2.4 GHz).
     pub reference_loss_db: f64,
@@ -26,6 +37,8 @@ pub struct RadioParams {
     pub latency_ns: u64,
     /// A frame survives an overlapping one only if it is this much stronger.
     pub capture_db: f64,
+    /// A radio's CCA sees a frame that reaches it at least this strongly.
+    pub carrier_sense_dbm: f64,
 }
 
 impl Default for RadioParams {
@@ -37,11 +50,14 @@ impl Default for RadioParams {
             range_m: 0.0,
             latency_ns: 1_000_000,
             capture_db: 3.0,
+            // 6 dB under the sensitivity, where 5% of frames get through:
+            // what a radio can receive, its CCA sees.
+            carrier_sense_dbm: -101.0,
         }
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Transmission {
     from: usize,
     start: u64,
@@ -50,9 +66,12 @@ struct Transmission {
     power_dbm: f64,
     psdu: Vec<u8>,
     judged: bool,
+    /// Its carrier has been given to the radios that hear it.
+    sensed: bool,
 }
 
-#[derive(Debug)]
+/// Its whole state serialises, for snapshots of a scenario.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Wireless {
     pub params: RadioParams,
     positions: Vec<[f64; 3]>,
@@ -60,7 +79,9 @@ pub struct Wireless {
     recent: Vec<Transmission>,
     rng: Rng,
     pub dropped: u64,
-    /// The frames counted in `dropped` since the last `take_losses`.
+    /// The frames counted in `dropped` since the last `take_losses`
+    /// (always taken by the end of a quantum: not part of a snapshot).
+    #[serde(skip)]
     losses: Vec<Loss>,
 }
 
@@ -123,6 +144,7 @@ impl Wireless {
                 sent: start,
                 len: psdu.len(),
                 kind: classify(psdu, true),
+                why: "sender's radio off",
             });
             return None;
         }
@@ -134,8 +156,51 @@ impl Wireless {
             power_dbm: power as f64,
             psdu: psdu.to_vec(),
             judged: false,
+            sensed: false,
         });
         Some(psdu.to_vec())
+    }
+
+    /// The carriers of the transmissions that started since the last call
+    /// and are still on air at `now` (a quantum boundary): for each radio
+    /// that hears one at or above `carrier_sense_dbm`, an empty frame with
+    /// the rest of its airtime (see `ensemble_devices::radio`), arriving
+    /// at `now`. In (start, sender, receiver) order; not frames, so neither
+    /// captured nor told as packets.
+    pub fn sense(&mut self, now: u64) -> Vec<Delivery> {
+        let mut order: Vec<usize> = (0..self.recent.len())
+            .filter(|&i| !self.recent[i].sensed)
+            .collect();
+        order.sort_by_key(|&i| (self.recent[i].start, self.recent[i].from));
+        let mut out = Vec::new();
+        for i in order {
+            self.recent[i].sensed = true;
+            let tx = &self.recent[i];
+            if tx.end <= now {
+                continue;
+            }
+            // Rounded up: a carrier never ends before its frame.
+            let left_us = (tx.end - now).div_ceil(1000) as u32;
+            for to in 0..self.positions.len() {
+                if to == tx.from || !self.enabled[to] {
+                    continue;
+                }
+                let Some(rssi) = self.rssi(tx.from, to, tx.power_dbm) else {
+                    continue;
+                };
+                if rssi < self.params.carrier_sense_dbm {
+                    continue;
+                }
+                out.push(Delivery {
+                    from: tx.from,
+                    sent: tx.start,
+                    to,
+                    arrives: now,
+                    frame: encode_rx(tx.channel, rssi.round() as i8, 0, left_us, &[]),
+                });
+            }
+        }
+        out
     }
 
     /// Judge every transmission that ended by `now`: who hears it, with what
@@ -193,6 +258,13 @@ impl Wireless {
                         sent: tx.start,
                         len: tx.psdu.len(),
                         kind: classify(&tx.psdu, true),
+                        why: if busy {
+                            "receiver was transmitting"
+                        } else if collided {
+                            "collision"
+                        } else {
+                            "signal too weak"
+                        },
                     });
                     continue;
                 }
@@ -284,6 +356,39 @@ mod tests {
             d.iter().any(|d| d.to == 1 && d.frame.ends_with(b"a")),
             "{d:?}"
         );
+    }
+
+    #[test]
+    fn carriers_reach_those_in_range_at_the_next_boundary() {
+        use ensemble_devices::radio::decode_rx;
+        let params = RadioParams {
+            range_m: 15.0,
+            ..RadioParams::default()
+        };
+        // 0 and 1 hear each other, 2 is out of 0's range.
+        let mut w = Wireless::new(line(3, 10.0), params, 1);
+        // 4000 µs from 300 µs: told at the 1 ms boundary, 3300 µs left.
+        w.transmit(0, 300_000, &encode_tx(15, 0, 4000, &[7; 119]));
+        let c = w.sense(1_000_000);
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert_eq!(
+            (c[0].from, c[0].to, c[0].sent, c[0].arrives),
+            (0, 1, 300_000, 1_000_000)
+        );
+        let (channel, rssi, _, left_us, psdu) = decode_rx(&c[0].frame).unwrap();
+        assert_eq!((channel, rssi, left_us), (15, -70, 3300));
+        assert!(psdu.is_empty(), "a carrier, not the frame");
+        // Each carrier is told once; a frame over by the boundary has none.
+        assert!(w.sense(2_000_000).is_empty());
+        w.transmit(1, 4_500_000, &encode_tx(15, 0, 500, b"short"));
+        assert!(w.sense(5_000_000).is_empty());
+        // The frames themselves are judged as before.
+        assert_eq!(w.flush(9_000_000).len(), 1 + 2);
+        // Too weak for carrier sense: nothing.
+        let mut w = Wireless::new(line(2, 10.0), RadioParams::default(), 1);
+        w.params.carrier_sense_dbm = -60.0;
+        w.transmit(0, 0, &encode_tx(15, 0, 4000, b"x"));
+        assert!(w.sense(1_000_000).is_empty());
     }
 
     #[test]

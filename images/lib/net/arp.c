@@ -46,6 +46,11 @@ struct queued_packet {
 static struct arp_entry cache[ARP_ENTRIES];
 static struct queued_packet queue[QUEUE_SLOTS];
 static uint32_t use_counter, queue_counter;
+/* No pending entry retries before timer_due (while timer_armed): most
+ * calls of arp_timer look at nothing else. A resolved entry can leave it
+ * early, which only costs one look at the cache. */
+static uint32_t timer_due;
+static int timer_armed;
 
 static void arp_send(uint16_t op, const uint8_t tha[ETH_ALEN], uint32_t tpa,
                      const uint8_t dst[ETH_ALEN])
@@ -185,6 +190,9 @@ int arp_resolve(uint32_t ip, uint8_t mac[ETH_ALEN])
     e->state = ARP_PENDING;
     e->tries = 1;
     e->next_try = net_now_ms() + ARP_RETRY_MS;
+    if (!timer_armed || (int32_t)(e->next_try - timer_due) < 0)
+        timer_due = e->next_try;
+    timer_armed = 1;
     e->last_use = ++use_counter;
     send_request(ip);
     return 0;
@@ -210,17 +218,33 @@ int arp_queue(uint32_t next_hop, const uint8_t *ip_packet, unsigned len)
 
 void arp_timer(void)
 {
+    if (!timer_armed || !net_time_reached(timer_due))
+        return;
+    uint32_t now = net_now_ms();
+    timer_armed = 0;
     for (unsigned i = 0; i < ARP_ENTRIES; i++) {
         struct arp_entry *e = &cache[i];
-        if (e->state != ARP_PENDING || !net_time_reached(e->next_try))
+        if (e->state != ARP_PENDING)
             continue;
-        if (e->tries < ARP_TRIES) {
-            e->tries++;
-            e->next_try += ARP_RETRY_MS;
-            send_request(e->ip);
-        } else {
-            drop_queued(e->ip);
-            e->state = ARP_FREE;
+        if ((int32_t)(now - e->next_try) >= 0) {
+            if (e->tries < ARP_TRIES) {
+                e->tries++;
+                e->next_try += ARP_RETRY_MS;
+                send_request(e->ip);
+            } else {
+                drop_queued(e->ip);
+                e->state = ARP_FREE;
+                continue;
+            }
         }
+        if (!timer_armed || (int32_t)(e->next_try - timer_due) < 0)
+            timer_due = e->next_try;
+        timer_armed = 1;
     }
+}
+
+int arp_next_due(uint32_t *due)
+{
+    *due = timer_due;
+    return timer_armed;
 }

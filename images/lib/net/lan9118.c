@@ -100,7 +100,7 @@ static void phy_start(uint32_t timeout_ms)
             break;
         if (net_time_reached(deadline))
             break;
-        cpu_wfi();   /* SysTick wakes us every millisecond */
+        net_idle();   /* the clock's alarm wakes us in a millisecond */
     }
     link.up = (bmsr & (BMSR_LINK | BMSR_ANCOMPLETE)) == (BMSR_LINK | BMSR_ANCOMPLETE);
     uint16_t common = ours & phy_read(PHY_ANLPAR);
@@ -290,12 +290,19 @@ int lan9118_recv(void *buf, unsigned size)
             stats.rx_errors++;
             continue;
         }
-        unsigned n = 0;
-        for (unsigned i = 0; i < dwords; i++) {
+        /* A word-aligned buffer takes whole dwords (the FIFO's byte order
+         * is the CPU's); the bytes of a last partial one, and the FCS,
+         * go one by one or nowhere. */
+        unsigned i = 0, n = 0;
+        if (((uintptr_t)p & 3u) == 0)
+            for (; n + 4 <= len; i++, n += 4) {
+                uint32_t w = REGS->rx_data[0];
+                __builtin_memcpy(p + n, &w, 4);
+            }
+        for (; i < dwords; i++) {
             uint32_t w = REGS->rx_data[0];
-            for (unsigned b = 0; b < 4; b++, n++, w >>= 8)
-                if (n < len)
-                    p[n] = (uint8_t)w;
+            for (unsigned b = 0; b < 4 && n < len; b++, n++, w >>= 8)
+                p[n] = (uint8_t)w;
         }
         stats.rx_frames++;
         return (int)len;

@@ -20,8 +20,12 @@ const uint8_t eth_broadcast[ETH_ALEN] = {0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF};
 static uint32_t groups[MAX_GROUPS];
 static unsigned group_count;
 
-/* One received frame at a time, processed before the next is taken. */
-static uint8_t rx_frame[ETH_FRAME_MAX];
+#define MAX_DUE_SOURCES 2
+static int (*due_sources[MAX_DUE_SOURCES])(uint32_t *due);
+
+/* One received frame at a time, processed before the next is taken.
+ * Word-aligned, so the driver copies it out a dword at a time. */
+static uint8_t rx_frame[ETH_FRAME_MAX] __attribute__((aligned(4)));
 
 int net_init(const uint8_t *mac_override, uint32_t static_ip)
 {
@@ -88,14 +92,47 @@ void net_poll(void)
     arp_timer();
 }
 
-void net_idle(void)
+void net_add_due_source(int (*next_due)(uint32_t *due))
 {
-    /* With PRIMASK set, an interrupt that becomes pending still ends the
-     * WFI, but cannot run between the check and the WFI and be missed. */
+    for (unsigned i = 0; i < MAX_DUE_SOURCES; i++)
+        if (!due_sources[i] || due_sources[i] == next_due) {
+            due_sources[i] = next_due;
+            return;
+        }
+}
+
+/* Move *t back to u if u comes first (ms times compare across the wrap). */
+static void earliest(uint32_t *t, uint32_t u)
+{
+    if ((int32_t)(u - *t) < 0)
+        *t = u;
+}
+
+/* With PRIMASK set, an interrupt that becomes pending still ends the WFI,
+ * but cannot run between the check and the WFI and be missed. */
+static void sleep_until(uint32_t t)
+{
     cpu_irq_disable();
-    if (!lan9118_rx_pending())
+    if (!lan9118_rx_pending() && net_clock_alarm(t))
         cpu_wfi();
     cpu_irq_enable();
+}
+
+void net_idle_until(uint32_t until)
+{
+    uint32_t due = until, t;
+
+    if (arp_next_due(&t))
+        earliest(&due, t);
+    for (unsigned i = 0; i < MAX_DUE_SOURCES && due_sources[i]; i++)
+        if (due_sources[i](&t))
+            earliest(&due, t);
+    sleep_until(due);
+}
+
+void net_idle(void)
+{
+    sleep_until(net_now_ms() + 1);
 }
 
 int eth_send(uint8_t *frame, const uint8_t dst[ETH_ALEN], uint16_t type, unsigned len)
@@ -113,6 +150,20 @@ int eth_send(uint8_t *frame, const uint8_t dst[ETH_ALEN], uint16_t type, unsigne
 
 uint32_t csum_add(uint32_t sum, const uint8_t *p, unsigned len)
 {
+    /* Four bytes per load (the Cortex-M3 and later load unaligned words):
+     * adding little-endian halfwords gives the byte-swapped sum (RFC 1071
+     * 2.B), folded and swapped back before it joins the big-endian one. */
+    if (len >= 8) {
+        uint32_t swapped = 0;
+        for (; len >= 4; p += 4, len -= 4) {
+            uint32_t w;
+            __builtin_memcpy(&w, p, 4);
+            swapped += (w & 0xFFFFu) + (w >> 16);
+        }
+        while (swapped >> 16)
+            swapped = (swapped & 0xFFFFu) + (swapped >> 16);
+        sum += (swapped >> 8 | swapped << 8) & 0xFFFFu;
+    }
     for (; len >= 2; p += 2, len -= 2)
         sum += get16(p);
     if (len)

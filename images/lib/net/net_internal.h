@@ -41,9 +41,15 @@ int eth_send(uint8_t *frame, const uint8_t dst[ETH_ALEN], uint16_t type, unsigne
 /* Is ip one of ours: our address, a broadcast, or a joined group? */
 int net_accepts(uint32_t ip);
 
+/* Set the clock's alarm for ms t and return 1, or return 0 if t has
+ * already come. PRIMASK must be set (the caller sleeps after it). */
+int net_clock_alarm(uint32_t t);
+
 /* ARP */
 void arp_input(const uint8_t *pkt, unsigned len);
 void arp_timer(void);
+/* When arp_timer next has something to do (1), or nothing pending (0). */
+int arp_next_due(uint32_t *due);
 void arp_announce(void);
 int arp_lookup(uint32_t ip, uint8_t mac[ETH_ALEN]);
 /* Hold an IP packet until next_hop resolves (then it is sent) or fails. */

@@ -34,6 +34,10 @@ static unsigned peer_count;
 
 static uint16_t next_mid;
 static uint32_t next_announce;
+/* No peer times out before next_expiry (while peer_count > 0): hearing a
+ * peer only moves its own time-out later, so the table is walked only
+ * when the earliest one may have come. */
+static uint32_t next_expiry;
 
 /* The CON in flight (at most one). */
 static struct {
@@ -157,6 +161,9 @@ struct coap_msg {
     uint16_t mid;
     char path[24];          /* Uri-Path segments joined with '/' */
     char from[SOFTBUS_NAME_LEN];
+    /* The payload, in the packet (copied into text only when used). */
+    const uint8_t *payload;
+    unsigned payload_len;
     char text[SOFTBUS_MAX_TEXT + 1];
 };
 
@@ -185,13 +192,15 @@ static int decode(const uint8_t *p, unsigned len, struct coap_msg *m)
     m->code = p[1];
     m->mid = (uint16_t)(p[2] << 8 | p[3]);
     m->path[0] = m->from[0] = m->text[0] = 0;
+    m->payload_len = 0;
 
     unsigned i = 4 + (p[0] & 15u);   /* skip the token */
     unsigned number = 0, path_len = 0;
     while (i < len) {
         if (p[i] == COAP_PAYLOAD_MARK) {
             i++;
-            copy_text(m->text, sizeof m->text, (const char *)p + i, len - i);
+            m->payload = p + i;
+            m->payload_len = len - i;
             return i < len ? 0 : -1;   /* a marker needs a payload */
         }
         unsigned delta = p[i] >> 4, olen = p[i] & 15u;
@@ -300,6 +309,8 @@ static void announced(uint32_t src, const char *text)
     }
     if (peer_count == SOFTBUS_MAX_PEERS)
         return;
+    if (peer_count == 0)
+        next_expiry = n.last_seen + SOFTBUS_PEER_TIMEOUT_MS;
     /* Insert in address order. */
     unsigned at = 0;
     while (at < peer_count && peers[at].ip < src)
@@ -315,8 +326,16 @@ static void announced(uint32_t src, const char *text)
 
 static void expire_peers(void)
 {
+    if (peer_count == 0 || !net_time_reached(next_expiry))
+        return;
+    uint32_t now = net_now_ms();
+    int first = 1;
     for (unsigned i = 0; i < peer_count;) {
-        if (!net_time_reached(peers[i].last_seen + SOFTBUS_PEER_TIMEOUT_MS)) {
+        uint32_t end = peers[i].last_seen + SOFTBUS_PEER_TIMEOUT_MS;
+        if ((int32_t)(now - end) < 0) {
+            if (first || (int32_t)(end - next_expiry) < 0)
+                next_expiry = end;
+            first = 0;
             i++;
             continue;
         }
@@ -364,9 +383,14 @@ static void received(uint32_t src, uint16_t src_port, uint32_t dst,
     }
     const char *topic = m.path + 3;
     if (str_eq(topic, "ann")) {
+        /* A full table has no room for a stranger: not worth reading. */
+        if (peer_count == SOFTBUS_MAX_PEERS && known < 0)
+            return;
+        copy_text(m.text, sizeof m.text, (const char *)m.payload, m.payload_len);
         announced(src, m.text);
         return;
     }
+    copy_text(m.text, sizeof m.text, (const char *)m.payload, m.payload_len);
 
     struct softbus_peer *p = known >= 0 ? &peers[known] : 0;
     if (p) {
@@ -393,6 +417,20 @@ static void received(uint32_t src, uint16_t src_port, uint32_t dst,
 }
 
 /* ---- public -------------------------------------------------------------- */
+
+/* When softbus_poll next has something to do: the next announcement, the
+ * earliest peer time-out, the retransmission of the CON in flight. */
+static int softbus_next_due(uint32_t *due)
+{
+    uint32_t t = next_announce;
+
+    if (peer_count && (int32_t)(next_expiry - t) < 0)
+        t = next_expiry;
+    if (con.active && (int32_t)(con.deadline - t) < 0)
+        t = con.deadline;
+    *due = t;
+    return 1;
+}
 
 void softbus_init(const char *role, const char *kind, const char *caps,
                   const struct softbus_callbacks *cb)
@@ -427,6 +465,7 @@ void softbus_init(const char *role, const char *kind, const char *caps,
     next_announce = net_now_ms();
     net_join_group(SOFTBUS_GROUP);
     udp_bind(SOFTBUS_PORT, received);
+    net_add_due_source(softbus_next_due);
 }
 
 const char *softbus_name(void)

@@ -49,7 +49,7 @@
  *   lan: no ack from speaker-2                  then the radio is used
  *   no ack from bedroom for blink               every try went unanswered
  *   alert kitchen 30.1 / alert cleared kitchen 28.9
- * The lib/net stack owns SysTick (1 kHz) and IRQ 13. It runs until the
+ * The lib/net stack owns the dual timer (IRQ 10) and IRQ 13. It runs until the
  * emulator stops it.
  */
 #include <stdint.h>

@@ -20,7 +20,7 @@
  *   chime (lan)                          a chime starts: by LAN, radio or button
  *   chime done
  *   button 0
- * The lib/net stack owns SysTick (1 kHz) and IRQ 13. It runs until the
+ * The lib/net stack owns the dual timer (IRQ 10) and IRQ 13. It runs until the
  * emulator stops it.
  */
 #include <stdint.h>

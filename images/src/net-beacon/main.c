@@ -1,8 +1,10 @@
 /*
  * net-beacon: the idle-heavy device of the scale benchmark. It announces
  * itself on the soft bus once a second, keeps its peer table, answers ARP
- * and ping, and otherwise sleeps in WFI between SysTick ticks. It prints
- * only its identity and, every 10 s, how many peers it knows.
+ * and ping, and otherwise sleeps in WFI: woken by a frame, or by the
+ * clock's alarm when the next thing is due (an announcement, a peer's
+ * time-out, its own report), with no periodic tick. It prints only its
+ * identity and, every 10 s, how many peers it knows.
  */
 #include <stdint.h>
 
@@ -28,6 +30,6 @@ int main(void)
             con_printf("net-beacon: %u peers\n", softbus_peer_count());
             next_report += 10000;
         }
-        net_idle();
+        net_idle_until(next_report);
     }
 }

@@ -85,7 +85,9 @@ int main(void)
             con_puts("net-hub: no peers\n");
             break;
         }
-        net_idle();
+        /* Frames wake it; otherwise only the give-up time (and the soft
+         * bus's own timers) is due. */
+        net_idle_until(seen_peers ? net_now_ms() + 60000 : give_up);
     }
     con_printf("net-hub: %u reading%s\n", readings, readings == 1 ? "" : "s");
     con_puts("net-hub: done\n");

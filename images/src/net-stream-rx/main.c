@@ -18,7 +18,7 @@
  * a jump counts the datagrams skipped as lost.
  *
  * It also measures how busy it was over that span: the processor cycles
- * (SysTick's count within the millisecond) spent outside net_idle's WFI.
+ * (net_now_cycles) spent outside net_idle's WFI.
  * A receiver near 100% would be the bottleneck; well below, the sender is.
  *
  * Times and counts are printed: under Ensemble they are virtual and the
@@ -45,24 +45,11 @@ static uint64_t idle_cycles, idle_at_first, idle_at_last;
 
 #define CYCLES_PER_MS (SYSCLK_HZ / 1000u)
 
-/* Processor cycles since the clock started: milliseconds and SysTick's
- * count down within the current one (re-read if a tick came between). */
-static uint64_t cycles(void)
-{
-    uint32_t ms, val;
-
-    do {
-        ms = net_now_ms();
-        val = SYSTICK->val;
-    } while (ms != net_now_ms());
-    return (uint64_t)ms * CYCLES_PER_MS + (CYCLES_PER_MS - 1u - val);
-}
-
 static void idle(void)
 {
-    uint64_t t0 = cycles();
+    uint64_t t0 = net_now_cycles();
     net_idle();
-    idle_cycles += cycles() - t0;
+    idle_cycles += net_now_cycles() - t0;
 }
 
 static void on_datagram(uint32_t src, uint16_t src_port, uint32_t dst,

@@ -12,6 +12,13 @@
  * with its source address, RSSI and LQI. After 5 s it prints the radio's
  * counters, switches the radio off and sleeps for good.
  *
+ * One-letter commands on UART0, for tests of the air (a scenario's
+ * write-uart step), are acted on as they arrive:
+ *   L  send a 127-byte broadcast frame at once, without a CCA
+ *      ("tx long: 127 bytes"; 4.3 ms on air)
+ *   C  assess the channel once: "cca busy at T ms" or "cca clear at T ms"
+ *   S  send a hello now, with CSMA as above (not counted in the 5)
+ *
  * Time comes from SysTick at 1 kHz (processor clock). Output depends only
  * on virtual time and on what the other nodes send, so a given scenario
  * always prints the same lines.
@@ -37,10 +44,18 @@
 #define HDR_LEN    9
 
 static volatile uint32_t ms;
+/* The last command byte from UART0, 0 when taken. */
+static volatile char command;
 
 void SysTick_Handler(void)
 {
     ms++;
+}
+
+void IRQ0_Handler(void)   /* UART0 receive */
+{
+    UART0->intstatus = UART_INT_RX;
+    command = (char)UART0->data;
 }
 
 /* Sleep until the millisecond count reaches t. A tick that comes between
@@ -155,6 +170,45 @@ static void send_hello(uint16_t addr, unsigned seq)
     con_printf("tx seq %u: channel busy, not sent\n", seq);
 }
 
+/* A frame as long as the radio allows: the header, then "long from
+ * 0xNNNN " padded with dots. */
+static void send_long(uint16_t addr, unsigned seq)
+{
+    struct radio_frame f;
+
+    put16(&f.data[0], HELLO_FC);
+    f.data[2] = (uint8_t)seq;
+    put16(&f.data[3], PAN);
+    put16(&f.data[5], RADIO_BROADCAST);
+    put16(&f.data[7], addr);
+    f.len = HDR_LEN;
+    add_str(&f, "long from 0x");
+    add_hex4(&f, addr);
+    while (f.len < RADIO_MAX_FRAME)
+        f.data[f.len++] = '.';
+    radio_send(&f);
+    con_printf("tx long: %u bytes\n", (unsigned)f.len);
+}
+
+static void obey(char c, uint16_t addr, unsigned *seq)
+{
+    switch (c) {
+    case 'L':
+        send_long(addr, (*seq)++);
+        break;
+    case 'C': {
+        uint32_t at = ms;
+        con_printf("cca %s at %u ms\n", radio_cca() ? "clear" : "busy", (unsigned)at);
+        break;
+    }
+    case 'S':
+        send_hello(addr, (*seq)++);
+        break;
+    default:
+        break;
+    }
+}
+
 int main(void)
 {
     con_puts("radio-node: " BOARD_NAME "\n");
@@ -177,13 +231,23 @@ int main(void)
     con_printf("radio-node: eui 0x%08x, address 0x%04x, PAN 0x%04x, channel %u\n",
                (unsigned)eui, (unsigned)addr, PAN, CHANNEL);
 
+    UART0->ctrl |= UART_CTRL_RX_EN | UART_CTRL_RX_INTEN;
+    nvic_enable(IRQ_UART0_RX);
+
     /* First hello between 100 and 800 ms, then one a second. */
     uint32_t next_hello = 100 + (addr % 8u) * 100;
-    unsigned seq = 0;
+    unsigned seq = 0, hellos = 0;
     while (ms < RUN_MS) {
         print_received();
-        if (seq < HELLOS && ms >= next_hello) {
+        cpu_irq_disable();
+        char c = command;
+        command = 0;
+        cpu_irq_enable();
+        if (c)
+            obey(c, addr, &seq);
+        if (hellos < HELLOS && ms >= next_hello) {
             send_hello(addr, seq++);
+            hellos++;
             next_hello += PERIOD_MS;
         }
         cpu_wfi();

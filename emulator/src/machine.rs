@@ -679,23 +679,7 @@ impl Machine {
             other => unreachable!("{} is built by new_a64", other.name()),
         };
         uc.ctl_set_cpu_model(model as i32)?;
-        // Bound the translation buffer (QEMU's default reserves 1 GiB per
-        // engine); when it fills up, translated code is flushed and
-        // translated again, invisibly to the guest. Must precede the
-        // engine's initialisation (the first memory map).
-        // SAFETY: a plain uc_ctl write of a 32-bit value on a live handle.
-        let err = unsafe {
-            sys::uc_ctl(
-                uc.get_handle(),
-                sys::ControlType(
-                    sys::ControlType::TCG_BUFFER_SIZE.0 | sys::ControlType::IO_WRITE.0,
-                ),
-                TB_BUFFER_BYTES,
-            )
-        };
-        if err != unicorn_engine::uc_error::OK {
-            return Err(MachineError::Engine(err));
-        }
+        bound_translation_buffer(&mut uc, TB_BUFFER_BYTES)?;
         // Exits from a list (left empty) instead of `emu_start`'s `until`:
         // otherwise every `emu_start` invalidates translations at `until`,
         // a TLB fill of an unmapped page each time.
@@ -763,11 +747,7 @@ impl Machine {
         hw.outputs = vec![Vec::new(); hw.slots.len()];
         hw.media.latest = vec![None; hw.slots.len()];
         let engine = Self::install_hooks(&mut uc)?;
-        let slots = &uc.get_data().slots;
-        let led_order = (0..slots.len())
-            .filter(|&i| slots[i].dev.kind() == "gpio")
-            .chain((0..slots.len()).filter(|&i| slots[i].dev.kind() != "gpio"))
-            .collect();
+        let led_order = led_order(&uc.get_data().slots);
         let mut m = Machine {
             uc,
             _engine: engine,
@@ -2099,6 +2079,32 @@ impl Machine {
         }
         self.fault(EXC_USAGEFAULT, CFSR_UNDEFINSTR, pc, "undefined instruction")
     }
+}
+
+/// Bound the engine's translation buffer (QEMU's default reserves 1 GiB);
+/// when it fills up, translated code is flushed and translated again,
+/// invisibly to the guest. Must precede the first memory map.
+fn bound_translation_buffer(uc: &mut Unicorn<'static, Hw>, bytes: u32) -> Result<(), MachineError> {
+    // SAFETY: a plain uc_ctl write of a 32-bit value on a live handle.
+    let err = unsafe {
+        sys::uc_ctl(
+            uc.get_handle(),
+            sys::ControlType(sys::ControlType::TCG_BUFFER_SIZE.0 | sys::ControlType::IO_WRITE.0),
+            bytes,
+        )
+    };
+    if err != unicorn_engine::uc_error::OK {
+        return Err(MachineError::Engine(err));
+    }
+    Ok(())
+}
+
+/// The order `Machine::leds` visits slots in: GPIO blocks first.
+fn led_order(slots: &[Slot]) -> Vec<usize> {
+    (0..slots.len())
+        .filter(|&i| slots[i].dev.kind() == "gpio")
+        .chain((0..slots.len()).filter(|&i| slots[i].dev.kind() != "gpio"))
+        .collect()
 }
 
 /// The machine's state outside the CPU, before memory is mapped.

@@ -88,20 +88,7 @@ impl Machine {
             _ => Arm64CpuModel::A53,
         };
         uc.ctl_set_cpu_model(model as i32)?;
-        // SAFETY: a plain uc_ctl write of a 32-bit value on a live handle,
-        // before the engine's initialisation (the first memory map).
-        let err = unsafe {
-            sys::uc_ctl(
-                uc.get_handle(),
-                sys::ControlType(
-                    sys::ControlType::TCG_BUFFER_SIZE.0 | sys::ControlType::IO_WRITE.0,
-                ),
-                TB_BUFFER_A64,
-            )
-        };
-        if err != unicorn_engine::uc_error::OK {
-            return Err(MachineError::Engine(err));
-        }
+        bound_translation_buffer(&mut uc, TB_BUFFER_A64)?;
         uc.ctl_exits_enable()?;
         // Linux maps its data execute-never, which gives stores the
         // engine's fast path; RAM is executable from the start.
@@ -179,11 +166,7 @@ impl Machine {
         }));
         Self::install_a64_hooks(&mut uc)?;
         let engine = Box::new(uc.clone());
-        let slots = &uc.get_data().slots;
-        let led_order = (0..slots.len())
-            .filter(|&i| slots[i].dev.kind() == "gpio")
-            .chain((0..slots.len()).filter(|&i| slots[i].dev.kind() != "gpio"))
-            .collect();
+        let led_order = led_order(&uc.get_data().slots);
         let mut m = Machine {
             uc,
             _engine: engine,

@@ -774,24 +774,7 @@ impl Machine {
         // machine (a handle inside `Hw` would keep the engine alive).
         let mut engine = Box::new(uc.clone());
         uc.get_data_mut().engine = &mut *engine;
-        let data = uc.get_data_mut() as *mut Hw as *mut c_void;
-        let mut id: sys::uc_hook = 0;
-        // SAFETY: `block_hook` has the signature Unicorn expects for
-        // UC_HOOK_BLOCK callbacks, and `data` outlives the hook (see above).
-        let err = unsafe {
-            sys::uc_hook_add(
-                uc.get_handle(),
-                &mut id,
-                HookType::BLOCK.0 as i32,
-                block_hook as *mut c_void,
-                data,
-                1u64,
-                0u64,
-            )
-        };
-        if err != unicorn_engine::uc_error::OK {
-            return Err(MachineError::Engine(err));
-        }
+        add_block_hook(uc, block_hook)?;
         uc.add_intr_hook(|uc, intno| {
             // M-profile exception return: done here when the loop would
             // just run the CPU on afterwards.
@@ -2079,6 +2062,34 @@ impl Machine {
         }
         self.fault(EXC_USAGEFAULT, CFSR_UNDEFINSTR, pc, "undefined instruction")
     }
+}
+
+type BlockHook = unsafe extern "C" fn(*mut sys::uc_engine, u64, u32, *mut c_void);
+
+/// Install `hook` on every block as a plain C callback with `Hw` as its
+/// user data (see `Machine::install_hooks` for why that pointer stays
+/// valid).
+fn add_block_hook(uc: &mut Unicorn<'static, Hw>, hook: BlockHook) -> Result<(), MachineError> {
+    let data = uc.get_data_mut() as *mut Hw as *mut c_void;
+    let mut id: sys::uc_hook = 0;
+    // SAFETY: `hook` has the signature Unicorn expects for UC_HOOK_BLOCK
+    // callbacks, and `data` lives inside the engine handle for as long as
+    // the engine (hooks are never removed).
+    let err = unsafe {
+        sys::uc_hook_add(
+            uc.get_handle(),
+            &mut id,
+            HookType::BLOCK.0 as i32,
+            hook as *mut c_void,
+            data,
+            1u64,
+            0u64,
+        )
+    };
+    if err != unicorn_engine::uc_error::OK {
+        return Err(MachineError::Engine(err));
+    }
+    Ok(())
 }
 
 /// Bound the engine's translation buffer (QEMU's default reserves 1 GiB);

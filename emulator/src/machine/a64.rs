@@ -180,24 +180,7 @@ impl Machine {
     }
 
     fn install_a64_hooks(uc: &mut Unicorn<'static, Hw>) -> Result<(), MachineError> {
-        let data = uc.get_data_mut() as *mut Hw as *mut c_void;
-        let mut id: sys::uc_hook = 0;
-        // SAFETY: as for the M-profile block hook (`install_hooks`): `Hw`
-        // lives inside the engine handle for as long as the engine.
-        let err = unsafe {
-            sys::uc_hook_add(
-                uc.get_handle(),
-                &mut id,
-                HookType::BLOCK.0 as i32,
-                a64_block_hook as *mut c_void,
-                data,
-                1u64,
-                0u64,
-            )
-        };
-        if err != unicorn_engine::uc_error::OK {
-            return Err(MachineError::Engine(err));
-        }
+        add_block_hook(uc, a64_block_hook)?;
         uc.add_intr_hook(synchronous_exception)?;
         uc.add_insn_invalid_hook(|uc| {
             Hw::request_stop(uc, CpuExit::Invalid);

@@ -870,8 +870,8 @@ fn run_machine(mut args: RunArgs, ui: Option<UiSetup>) -> Result<i32> {
         );
         if let Some(s) = machine.a64_stats() {
             eprintln!(
-                "ensemble: exceptions {} (page faults {}, system calls {}), IRQs raised {}, WFI sleeps {}, GIC accesses {}, timer accesses {}, TTBR writes {}, TLB flushes {}",
-                s.exceptions, s.page_faults, s.syscalls, s.irqs_raised, s.wfi, s.gic_accesses, s.timer_accesses, s.ttbr_writes, s.tlb_flushes
+                "ensemble: exceptions {} (page faults {}, system calls {}), IRQs raised {}, WFI sleeps {}, GIC accesses {}, timer accesses {}",
+                s.exceptions, s.page_faults, s.syscalls, s.irqs_raised, s.wfi, s.gic_accesses, s.timer_accesses
             );
         }
     }

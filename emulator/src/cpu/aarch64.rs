@@ -67,10 +67,6 @@ pub const HCR_EL2: SysReg = sysreg(3, 4, 1, 1, 0);
 pub const CNTHCTL_EL2: SysReg = sysreg(3, 4, 14, 1, 0);
 pub const SPSR_EL1: SysReg = sysreg(3, 0, 4, 0, 0);
 pub const ELR_EL1: SysReg = sysreg(3, 0, 4, 0, 1);
-pub const SCTLR_EL1: SysReg = sysreg(3, 0, 1, 0, 0);
-pub const TCR_EL1: SysReg = sysreg(3, 0, 2, 0, 2);
-pub const TTBR0_EL1: SysReg = sysreg(3, 0, 2, 0, 0);
-pub const TTBR1_EL1: SysReg = sysreg(3, 0, 2, 0, 1);
 
 /// HCR_EL2 as the emulator keeps it: EL1 is AArch64, IRQs are routed to
 /// EL2 so that the virtual IRQ (VI) reaches EL1.

@@ -32,8 +32,6 @@ pub struct A64Stats {
     pub gic_accesses: u64,
     pub timer_accesses: u64,
     pub wfi: u64,
-    pub ttbr_writes: u64,
-    pub tlb_flushes: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,10 +58,6 @@ pub struct A64 {
     /// crash reports: the first fault of a cascade is the useful one.
     recent: std::collections::VecDeque<(u64, u32, u64)>,
     fatal: Option<String>,
-    /// The user translation table whose entries the engine's TLB may hold
-    /// (see `translation_table_write`), and a table known to be empty.
-    tlb_owner: u64,
-    empty_table: Option<u64>,
     dist_base: u64,
     cpu_base: u64,
     spis: u32,
@@ -158,8 +152,6 @@ impl Machine {
             repeat: (0, 0, 0),
             recent: Default::default(),
             fatal: None,
-            tlb_owner: u64::MAX,
-            empty_table: None,
             dist_base: gic_spec.distributor,
             cpu_base: gic_spec.cpu_interface,
             spis: gic_spec.spis,
@@ -248,9 +240,6 @@ impl Machine {
             0,
             |uc, _reg, cp| {
                 let r = (cp.op0, cp.op1, cp.crn, cp.crm, cp.op2);
-                if r == core::TTBR0_EL1 || r == core::TTBR1_EL1 {
-                    return translation_table_write(uc, r, cp.val);
-                }
                 if !GenericTimer::owns(r) {
                     return false;
                 }
@@ -509,48 +498,6 @@ unsafe extern "C" fn a64_block_hook(
         return;
     }
     hw.now += (size as u64 / 4).max(1);
-}
-
-/// Translation table base writes. The engine's TLB is not tagged by
-/// ASID, so QEMU flushes it whenever TTBR1's ASID changes; Linux (with
-/// its software PAN, as Debian builds it) changes that ASID at every
-/// kernel entry and user access, and swaps TTBR0 between the task's table
-/// and an empty one. Flushing that often sends every first store to a
-/// page through the engine's slow path. Instead the TLB is treated as
-/// tagged by user table: an ASID-only change of TTBR1 is written without
-/// a flush, and the TLB is flushed when TTBR0 moves to a user table other
-/// than the one whose entries it may hold (an empty table adds none).
-/// Returns true when the write was done here.
-fn translation_table_write(uc: &mut Unicorn<'_, Hw>, reg: core::SysReg, value: u64) -> bool {
-    const ASID: u64 = 0xffff << 48;
-    let a = a64_of(uc.get_data_mut());
-    a.stats.ttbr_writes += 1;
-    if reg == core::TTBR1_EL1 {
-        let old = uc.reg_read(R64::TTBR1_EL1).unwrap_or(0);
-        if (old ^ value) & !ASID == 0 {
-            let _ = uc.reg_write(R64::TTBR1_EL1, value);
-            return true;
-        }
-        a64_of(uc.get_data_mut()).stats.tlb_flushes += 1;
-        return false;
-    }
-    let table = value & 0x0000_ffff_ffff_f000;
-    let a = a64_of(uc.get_data_mut());
-    if table == a.tlb_owner || Some(table) == a.empty_table {
-        return false;
-    }
-    // Is it an empty table? (Linux's reserved table: all zero.)
-    let mut page = vec![0u8; 4096];
-    let empty = uc.get_data().ram_read(table, &mut page) && page.iter().all(|&b| b == 0);
-    let a = a64_of(uc.get_data_mut());
-    if empty {
-        a.empty_table = Some(table);
-        return false;
-    }
-    a.tlb_owner = table;
-    a.stats.tlb_flushes += 1;
-    let _ = uc.ctl_flush_tlb();
-    false
 }
 
 /// A synchronous exception the engine reported: PSCI calls are answered

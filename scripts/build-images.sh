@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the guest test images under images/src/ into images/build/ as
 # <image>.elf and <image>.bin, or <image>-<board>.elf/.bin when one source
-# is built for several boards. With arguments, builds only the images named.
+# is built for several boards; the AArch64 ones (A64_IMAGES) with Debian's
+# aarch64-linux-gnu-gcc, their .bin an arm64 Image for --kernel. With
+# arguments, builds only the images named.
 # Safe to run repeatedly from any directory: the build is reproducible, and
 # an output is only replaced when its bytes change, so timestamps stay put
 # when nothing changed. Exits non-zero on any failure.
@@ -49,6 +51,13 @@ IMAGES=(
   "home-node      sensor-node"
 )
 
+# Bare-metal programs for the aarch64-virt board.
+A64_IMAGES=(
+  "a64-counter"
+)
+A64_CC="aarch64-linux-gnu-gcc"
+A64_OBJCOPY="aarch64-linux-gnu-objcopy"
+
 command -v "$CC" >/dev/null || { echo "build-images: $CC not found (run scripts/setup.sh)" >&2; exit 1; }
 
 COMMON_FLAGS=(
@@ -85,7 +94,7 @@ TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 
 for wanted in "$@"; do
-  printf '%s\n' "${IMAGES[@]}" | grep -q "^$wanted " || { echo "build-images: no image '$wanted'" >&2; exit 1; }
+  printf '%s \n' "${IMAGES[@]}" "${A64_IMAGES[@]}" | grep -q "^$wanted " || { echo "build-images: no image '$wanted'" >&2; exit 1; }
 done
 
 for entry in "${IMAGES[@]}"; do
@@ -129,4 +138,38 @@ for entry in "${IMAGES[@]}"; do
     install_if_changed "$TMP/$out.bin" "$OUT/$out.bin"
     echo "built images/build/$out.elf ($board)"
   done
+done
+
+A64_FLAGS=(
+  -O2 -g -std=gnu11 -Wall -Wextra
+  -ffreestanding -nostdlib -static -fno-pie -no-pie
+  -fno-stack-protector -fno-asynchronous-unwind-tables
+  # The MMU is off: all data accesses are to Device memory, which must be
+  # aligned; no FP/SIMD in the C code (the tests set SIMD registers).
+  -mstrict-align -mgeneral-regs-only
+  -ffunction-sections -fdata-sections -Wl,--gc-sections -Wl,--fatal-warnings
+  # One image in RAM, code and data together.
+  -Wl,--build-id=none -Wl,--no-warn-rwx-segments
+  "-ffile-prefix-map=$ROOT=." "-Wa,--debug-prefix-map,$ROOT=."
+  -T "$IMAGES_DIR/ld/aarch64-virt.ld"
+)
+
+for name in "${A64_IMAGES[@]}"; do
+  if (($#)) && ! printf '%s\n' "$@" | grep -qx "$name"; then continue; fi
+  command -v "$A64_CC" >/dev/null || { echo "build-images: $A64_CC not found (run scripts/setup.sh)" >&2; exit 1; }
+  shopt -s nullglob
+  sources=("images/src/$name"/*.S "images/src/$name"/*.c)
+  shopt -u nullglob
+  objs=()
+  mkdir -p "$TMP/$name"
+  for src in "${sources[@]}"; do
+    obj="$TMP/$name/$name-$(basename "$src").o"
+    "$A64_CC" "${A64_FLAGS[@]}" -c -o "$obj" "$src"
+    objs+=("$obj")
+  done
+  "$A64_CC" "${A64_FLAGS[@]}" -o "$TMP/$name.elf" "${objs[@]}" -lgcc
+  "$A64_OBJCOPY" -O binary "$TMP/$name.elf" "$TMP/$name.bin"
+  install_if_changed "$TMP/$name.elf" "$OUT/$name.elf"
+  install_if_changed "$TMP/$name.bin" "$OUT/$name.bin"
+  echo "built images/build/$name.elf (aarch64-virt)"
 done

@@ -63,7 +63,8 @@ same virtual times, on every run.")]
 Exit codes:
   0  every step passed (with no steps: every device went to sleep for good)
   1  a step failed or timed out, or the time limit came first
-  2  bad input: malformed scenario, unknown board, missing image
+  2  bad input: malformed scenario, unknown board, missing image, a
+     --replay recording of another scenario or with a malformed line
   3  a device crashed (its report is printed)
 
 Each device's console is printed line by line as [device] text. The same
@@ -149,6 +150,21 @@ struct ScenarioArgs {
     /// scenario; --time-limit stays absolute virtual time.
     #[arg(long, value_name = "FILE")]
     restore: Option<String>,
+    /// Record every input from outside the simulation to FILE, with the
+    /// virtual time and the device or network it entered: window input
+    /// (buttons, keys, touches, sensor controls, closing windows) and the
+    /// frames a host sends through a [[bridge]]. Each line is flushed at
+    /// once. Not with --restore.
+    #[arg(long, value_name = "FILE")]
+    record: Option<String>,
+    /// Replay a recording made with --record of this same scenario file:
+    /// the same inputs enter at the same virtual times, so the run is the
+    /// recorded one byte for byte. Window input is ignored (closing every
+    /// window still ends the run early); a bridge binds no socket and is
+    /// not paced to the wall clock: the host's frames come from FILE, and
+    /// frames the devices send to the host are dropped. Not with --restore.
+    #[arg(long, value_name = "FILE")]
+    replay: Option<String>,
 }
 
 fn default_threads() -> usize {
@@ -527,12 +543,6 @@ fn run_machine(mut args: RunArgs, ui: Option<UiSetup>) -> Result<i32> {
                 board.name
             ));
         }
-        if args.gdb.is_some() {
-            return Err(anyhow!(
-                "--gdb: not yet available for AArch64 boards (board '{}')",
-                board.name
-            ));
-        }
         crate::boot::configure_board(
             &mut board,
             args.memory.as_deref(),
@@ -870,8 +880,8 @@ fn run_machine(mut args: RunArgs, ui: Option<UiSetup>) -> Result<i32> {
         );
         if let Some(s) = machine.a64_stats() {
             eprintln!(
-                "ensemble: exceptions {} (page faults {}, system calls {}), IRQs raised {}, WFI sleeps {}, GIC accesses {}, timer accesses {}",
-                s.exceptions, s.page_faults, s.syscalls, s.irqs_raised, s.wfi, s.gic_accesses, s.timer_accesses
+                "ensemble: exceptions {} (page faults {}, system calls {}), IRQs raised {}, WFI sleeps {}, GIC accesses {}, timer accesses {}, code flushes {}",
+                s.exceptions, s.page_faults, s.syscalls, s.irqs_raised, s.wfi, s.gic_accesses, s.timer_accesses, s.code_flushes
             );
         }
     }
@@ -1350,29 +1360,43 @@ impl crate::world::Observer for ScenarioView {
                 match input {
                     UserInput::Button { index, pressed } => Inbound::Button { index, pressed },
                     UserInput::Touch { x, y, pressed } => Inbound::Touch { x, y, pressed },
-                    UserInput::Sensor { channel, value } => {
-                        if let Some(p) = self.panels.get(dev) {
-                            let mut p = p.lock().expect("panel lock");
-                            if let Some(s) = p.sensors.iter_mut().find(|(c, _)| *c == channel) {
-                                s.1 = value;
-                            }
-                        }
-                        Inbound::Sensor {
-                            channel,
-                            source: ensemble_devices::SensorSource::Constant(value),
-                        }
-                    }
+                    UserInput::Sensor { channel, value } => Inbound::Sensor {
+                        channel,
+                        source: ensemble_devices::SensorSource::Constant(value),
+                    },
                     UserInput::Close => {
                         self.open[dev] = false;
-                        if let Some(v) = self.netview.as_mut() {
-                            v.power(dev, false, self.now);
-                        }
                         Inbound::PowerOff
                     }
                 },
             ));
         }
         out
+    }
+
+    /// What the windows and the network view show of an input that
+    /// entered (from a window, or replayed).
+    fn external(&mut self, dev: usize, input: &crate::fleet::Inbound, now_ns: u64) {
+        use crate::fleet::Inbound;
+        match input {
+            Inbound::Sensor {
+                channel,
+                source: ensemble_devices::SensorSource::Constant(value),
+            } => {
+                if let Some(p) = self.panels.get(dev) {
+                    let mut p = p.lock().expect("panel lock");
+                    if let Some(s) = p.sensors.iter_mut().find(|(c, _)| c == channel) {
+                        s.1 = *value;
+                    }
+                }
+            }
+            Inbound::PowerOff => {
+                if let Some(v) = self.netview.as_mut() {
+                    v.power(dev, false, now_ns);
+                }
+            }
+            _ => {}
+        }
     }
 
     fn wants_stop(&mut self) -> bool {
@@ -1387,6 +1411,8 @@ fn scenario(args: ScenarioArgs) -> Result<i32> {
         None => default_scenario()?,
     };
     let scn = crate::scenario::Scenario::load(std::path::Path::new(&file))?;
+    let external = scenario_external(&args, &file, &scn)?;
+    let replaying = matches!(external, world::External::Replay(_));
     let time_limit_ns =
         match &args.time_limit {
             Some(s) => Some(parse_duration_ns(s).ok_or_else(|| {
@@ -1476,7 +1502,7 @@ fn scenario(args: ScenarioArgs) -> Result<i32> {
         let runner = std::thread::Builder::new()
             .name("ensemble-scenario".into())
             .spawn(move || {
-                let r = world::run_observed(&scn, &opts, &mut view).and_then(|r| {
+                let r = world::run_external(&scn, &opts, &mut view, external).and_then(|r| {
                     view.finish(r.time_ns)?;
                     Ok(r)
                 });
@@ -1497,9 +1523,10 @@ fn scenario(args: ScenarioArgs) -> Result<i32> {
             &scn2,
             report,
             snapshot_file.as_deref(),
+            replaying,
         ));
     } else {
-        let report = world::run_observed(&scn, &opts, &mut view)?;
+        let report = world::run_external(&scn, &opts, &mut view, external)?;
         view.finish(report.time_ns)?;
         report
     };
@@ -1508,7 +1535,41 @@ fn scenario(args: ScenarioArgs) -> Result<i32> {
         &scn,
         report,
         snapshot_file.as_deref(),
+        replaying,
     ))
+}
+
+/// Where a scenario's inputs from outside come from, as --record and
+/// --replay say.
+fn scenario_external(
+    args: &ScenarioArgs,
+    file: &str,
+    scn: &crate::scenario::Scenario,
+) -> Result<crate::world::External> {
+    use crate::frontend::record::{load_scenario, ScenarioRecorder, ScenarioStamp};
+    use crate::world::External;
+    if args.record.is_some() && args.replay.is_some() {
+        return Err(anyhow!(
+            "--record and --replay cannot be used together (replay a recording, or make one)"
+        ));
+    }
+    if args.restore.is_some() && (args.record.is_some() || args.replay.is_some()) {
+        return Err(anyhow!(
+            "--record and --replay start from virtual time 0: they cannot be combined with --restore"
+        ));
+    }
+    if args.record.is_none() && args.replay.is_none() {
+        return Ok(External::Live);
+    }
+    let bytes = std::fs::read(file).with_context(|| format!("reading {file}"))?;
+    let stamp = ScenarioStamp::of(&bytes, scn);
+    Ok(match (&args.record, &args.replay) {
+        (Some(f), _) => {
+            External::Record(ScenarioRecorder::create(std::path::Path::new(f), &stamp)?)
+        }
+        (_, Some(f)) => External::Replay(load_scenario(std::path::Path::new(f), &stamp)?),
+        (None, None) => External::Live,
+    })
 }
 
 /// The showcase scenario: images/scenarios/home.toml under the current
@@ -1535,9 +1596,17 @@ fn scenario_verdict(
     scn: &crate::scenario::Scenario,
     report: crate::world::Report,
     snapshot: Option<&str>,
+    replaying: bool,
 ) -> i32 {
     use crate::world::Ending;
     let t = report.time_ns as f64 / 1e9;
+    if report.replay_left > 0 {
+        eprintln!(
+            "ensemble: note: the run ended at t={t:.6}s with {} recorded input{} not replayed",
+            report.replay_left,
+            if report.replay_left == 1 { "" } else { "s" }
+        );
+    }
     match (snapshot, report.snapshot_ns) {
         (Some(f), Some(ns)) => {
             eprintln!(
@@ -1557,8 +1626,13 @@ fn scenario_verdict(
     match report.ending {
         Ending::Stopped => {
             eprintln!(
-                "ensemble: scenario '{}' stopped at t={t:.6}s (windows closed)",
-                scn.name
+                "ensemble: scenario '{}' stopped at t={t:.6}s (windows closed{})",
+                scn.name,
+                if replaying {
+                    " in the recording, or now"
+                } else {
+                    ""
+                }
             );
             EXIT_OK
         }

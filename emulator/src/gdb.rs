@@ -8,12 +8,21 @@
 //! matching `--expect` and enforcing `--time-limit` as without a debugger,
 //! and gdb's Ctrl-C is looked for between slices.
 //!
+//! Both kinds of core are served: Cortex-M (an M-profile target
+//! description of our own; gdbstub_arch has none) and AArch64 (gdb's
+//! `org.gnu.gdb.aarch64.core` and `.fpu` features, x0-x30, sp, pc, cpsr,
+//! v0-v31, fpsr, fpcr, and a feature of system registers: SCTLR_EL1,
+//! TTBR0/1_EL1, VBAR_EL1, ESR_EL1, CurrentEL, the generic timer...; see
+//! `Machine::a64_system_registers`). On AArch64, addresses are the CPU's
+//! virtual addresses (see machine/a64_debug.rs).
+//!
 //! What gdb sees:
 //! - breakpoints (software and hardware alike) and steps stop with SIGTRAP;
 //! - watchpoints (write, read, access) stop with SIGTRAP and the address,
 //!   before the accessing instruction completes, as ARM's do: gdb steps
 //!   over it to show the new value (and so does a plain continue);
-//! - the registers are those of the core: the FPU's too on a Cortex-M4F/M7;
+//! - the registers are those of the core: the FPU's too on a Cortex-M4F/M7,
+//!   system registers on AArch64;
 //! - Ctrl-C stops with SIGINT;
 //! - a crash (lockup, or stuck in a fault handler) stops with SIGSEGV where
 //!   it happened, to be inspected; resuming then ends the run (exit 3) and
@@ -26,6 +35,7 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::io::{self, Read, Write};
+use std::marker::PhantomData;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::num::NonZeroUsize;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -58,6 +68,20 @@ use gdbstub::target::{Target, TargetError, TargetResult};
 use crate::machine::{CrashInfo, Machine, StopReason};
 use crate::time::{ns_to_ticks, ticks_to_secs};
 use crate::watch::WatchKind;
+
+/// What the server needs of a kind of core besides the machine's own
+/// debugging methods (`Machine::debug_*`): its architecture for gdbstub,
+/// its target description and its registers.
+trait Core: Arch<BreakpointKind = usize> + Sized + 'static {
+    fn target_xml(m: &Machine) -> String;
+    fn addr(a: Self::Usize) -> u64;
+    fn usize(a: u64) -> Self::Usize;
+    fn read_registers(m: &mut Machine, regs: &mut Self::Registers) -> Option<()>;
+    fn write_registers(m: &mut Machine, regs: &Self::Registers) -> Option<()>;
+    /// A register's bytes, little-endian.
+    fn read_register(m: &mut Machine, reg: Self::RegId) -> Option<Vec<u8>>;
+    fn write_register(m: &mut Machine, reg: Self::RegId, val: &[u8]) -> Option<()>;
+}
 
 /// Virtual time the guest runs between two looks at gdb's connection.
 const SLICE_NS: u128 = 1_000_000;
@@ -113,13 +137,18 @@ const CORE_FEATURES: &str = r#"  <feature name="org.gnu.gdb.arm.m-profile">
   </feature>
 "#;
 
+/// The start of a target description for `arch`.
+fn xml_head(arch: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\"?>\n<!DOCTYPE target SYSTEM \"gdb-target.dtd\">\n\
+         <target version=\"1.0\">\n  <architecture>{arch}</architecture>\n"
+    )
+}
+
 /// The target description of a core, with the FPU's registers (the VFP
 /// feature: gdb derives s0-s31 from d0-d15) when it has one.
 fn target_xml(fpu: bool) -> String {
-    let mut x = String::from(
-        "<?xml version=\"1.0\"?>\n<!DOCTYPE target SYSTEM \"gdb-target.dtd\">\n\
-         <target version=\"1.0\">\n  <architecture>arm</architecture>\n",
-    );
+    let mut x = xml_head("arm");
     x.push_str(CORE_FEATURES);
     if fpu {
         x.push_str("  <feature name=\"org.gnu.gdb.arm.vfp\">\n");
@@ -227,6 +256,307 @@ impl RegId for CortexMRegId {
             _ => return None,
         };
         Some((CortexMRegId(id), NonZeroUsize::new(size)))
+    }
+}
+
+impl Core for CortexM {
+    fn target_xml(m: &Machine) -> String {
+        target_xml(m.has_fpu())
+    }
+
+    fn addr(a: u32) -> u64 {
+        a.into()
+    }
+
+    fn usize(a: u64) -> u32 {
+        a as u32
+    }
+
+    fn read_registers(m: &mut Machine, regs: &mut CortexMRegs) -> Option<()> {
+        for (n, r) in regs.regs.iter_mut().enumerate() {
+            *r = m.read_register(n)?;
+        }
+        regs.present = NUM_REGS;
+        regs.fp = m.has_fpu().then(|| {
+            let mut d = [0u64; 16];
+            for (i, r) in d.iter_mut().enumerate() {
+                *r = m.read_fp_register(i).unwrap_or(0);
+            }
+            (d, m.read_fp_register(16).unwrap_or(0) as u32)
+        });
+        Some(())
+    }
+
+    fn write_registers(m: &mut Machine, regs: &CortexMRegs) -> Option<()> {
+        // Write only what changed: sp and msp (or psp) are the same
+        // register, and writing back the old value of one would undo a
+        // change gdb made to the other.
+        for (n, &v) in regs.regs.iter().enumerate().take(regs.present) {
+            if m.read_register(n) != Some(v) && !m.write_register(n, v) {
+                return None;
+            }
+        }
+        if let Some((d, fpscr)) = &regs.fp {
+            let values = d.iter().copied().chain([*fpscr as u64]);
+            for (n, v) in values.enumerate() {
+                m.write_fp_register(n, v).then_some(())?;
+            }
+        }
+        Some(())
+    }
+
+    fn read_register(m: &mut Machine, reg: CortexMRegId) -> Option<Vec<u8>> {
+        Some(match reg.fp() {
+            Some(n) => {
+                let v = m.read_fp_register(n)?;
+                v.to_le_bytes()[..if n < 16 { 8 } else { 4 }].to_vec()
+            }
+            None => m.read_register(reg.0)?.to_le_bytes().to_vec(),
+        })
+    }
+
+    fn write_register(m: &mut Machine, reg: CortexMRegId, val: &[u8]) -> Option<()> {
+        let done = match (reg.fp(), val.len()) {
+            (Some(n), 4 | 8) => {
+                let mut v = [0u8; 8];
+                v[..val.len()].copy_from_slice(val);
+                m.write_fp_register(n, u64::from_le_bytes(v))
+            }
+            (None, 4) => m.write_register(reg.0, u32::from_le_bytes(val.try_into().ok()?)),
+            _ => false,
+        };
+        done.then_some(())
+    }
+}
+
+/// The AArch64 core for gdbstub: gdb's register layout for it, and the
+/// system registers the machine exposes (`AArch64::xml`). Our own, like
+/// `CortexM`: gdbstub_arch is not a dependency, and its AArch64 target
+/// description lists every system register rather than those modelled.
+pub enum AArch64 {}
+
+/// Registers in a `g` packet: x0-x30, sp, pc, cpsr, v0-v31, fpsr, fpcr
+/// (the system registers that follow are read one at a time).
+const A64_G_REGS: usize = 68;
+const A64_PC: usize = 32;
+
+/// Where register `n` starts in a `g` packet, in bytes.
+fn a64_offset(n: usize) -> usize {
+    (0..n)
+        .map(|r| Machine::a64_register_size(r).unwrap_or(0))
+        .sum()
+}
+
+impl Arch for AArch64 {
+    type Usize = u64;
+    type Registers = AArch64Regs;
+    /// AArch64 has one kind (4); a breakpoint is a stop before an address.
+    type BreakpointKind = usize;
+    type RegId = AArch64RegId;
+}
+
+/// The registers of a `g` packet, as its bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AArch64Regs {
+    raw: Vec<u8>,
+}
+
+impl Registers for AArch64Regs {
+    type ProgramCounter = u64;
+
+    fn pc(&self) -> u64 {
+        let at = a64_offset(A64_PC);
+        self.raw
+            .get(at..at + 8)
+            .map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    }
+
+    fn gdb_serialize(&self, mut write_byte: impl FnMut(Option<u8>)) {
+        self.raw.iter().for_each(|&b| write_byte(Some(b)));
+    }
+
+    fn gdb_deserialize(&mut self, bytes: &[u8]) -> Result<(), ()> {
+        if bytes.len() != a64_offset(A64_G_REGS) {
+            return Err(());
+        }
+        self.raw = bytes.to_vec();
+        Ok(())
+    }
+}
+
+/// A register in gdb's AArch64 numbering (`Machine::a64_register_size`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AArch64RegId(pub usize);
+
+impl RegId for AArch64RegId {
+    fn from_raw_id(id: usize) -> Option<(Self, Option<NonZeroUsize>)> {
+        let size = Machine::a64_register_size(id)?;
+        Some((AArch64RegId(id), NonZeroUsize::new(size)))
+    }
+}
+
+/// PSTATE's fields as gdb shows cpsr (the SPSR layout).
+const CPSR_FIELDS: [(&str, u32, u32); 16] = [
+    ("SP", 0, 0),
+    ("EL", 2, 3),
+    ("nRW", 4, 4),
+    ("F", 6, 6),
+    ("I", 7, 7),
+    ("A", 8, 8),
+    ("D", 9, 9),
+    ("SSBS", 12, 12),
+    ("IL", 20, 20),
+    ("SS", 21, 21),
+    ("PAN", 22, 22),
+    ("UAO", 23, 23),
+    ("V", 28, 28),
+    ("C", 29, 29),
+    ("Z", 30, 30),
+    ("N", 31, 31),
+];
+
+/// The views of a 128-bit SIMD register, as gdb offers them: (union,
+/// [(field, vector type, element type, count)]).
+const V_VIEWS: [(&str, &[(&str, &str, &str, u32)]); 5] = [
+    (
+        "vnd",
+        &[
+            ("f", "v2d", "ieee_double", 2),
+            ("u", "v2u", "uint64", 2),
+            ("s", "v2i", "int64", 2),
+        ],
+    ),
+    (
+        "vns",
+        &[
+            ("f", "v4f", "ieee_single", 4),
+            ("u", "v4u", "uint32", 4),
+            ("s", "v4i", "int32", 4),
+        ],
+    ),
+    (
+        "vnh",
+        &[
+            ("f", "v8f", "ieee_half", 8),
+            ("u", "v8u", "uint16", 8),
+            ("s", "v8i", "int16", 8),
+        ],
+    ),
+    (
+        "vnb",
+        &[("u", "v16u", "uint8", 16), ("s", "v16i", "int8", 16)],
+    ),
+    (
+        "vnq",
+        &[("u", "v1u", "uint128", 1), ("s", "v1i", "int128", 1)],
+    ),
+];
+
+impl AArch64 {
+    /// The target description: gdb's core and FPU features (register
+    /// numbers count up from x0 = 0), then the system registers.
+    fn xml() -> String {
+        let mut x = xml_head("aarch64");
+        x.push_str("  <feature name=\"org.gnu.gdb.aarch64.core\">\n");
+        x.push_str("    <flags id=\"cpsr_flags\" size=\"4\">\n");
+        for (name, start, end) in CPSR_FIELDS {
+            x.push_str(&format!(
+                "      <field name=\"{name}\" start=\"{start}\" end=\"{end}\"/>\n"
+            ));
+        }
+        x.push_str("    </flags>\n");
+        for n in 0..31 {
+            x.push_str(&format!(
+                "    <reg name=\"x{n}\" bitsize=\"64\" type=\"int\"/>\n"
+            ));
+        }
+        x.push_str(
+            "    <reg name=\"sp\" bitsize=\"64\" type=\"data_ptr\"/>\n\
+             \x20   <reg name=\"pc\" bitsize=\"64\" type=\"code_ptr\"/>\n\
+             \x20   <reg name=\"cpsr\" bitsize=\"32\" type=\"cpsr_flags\"/>\n  </feature>\n",
+        );
+        x.push_str("  <feature name=\"org.gnu.gdb.aarch64.fpu\">\n");
+        for (_, fields) in V_VIEWS {
+            for (_, id, ty, count) in fields.iter() {
+                x.push_str(&format!(
+                    "    <vector id=\"{id}\" type=\"{ty}\" count=\"{count}\"/>\n"
+                ));
+            }
+        }
+        for (union, fields) in V_VIEWS {
+            x.push_str(&format!("    <union id=\"{union}\">\n"));
+            for (field, id, _, _) in fields.iter() {
+                x.push_str(&format!("      <field name=\"{field}\" type=\"{id}\"/>\n"));
+            }
+            x.push_str("    </union>\n");
+        }
+        x.push_str("    <union id=\"aarch64v\">\n");
+        for (union, field) in V_VIEWS.iter().map(|v| v.0).zip(["d", "s", "h", "b", "q"]) {
+            x.push_str(&format!(
+                "      <field name=\"{field}\" type=\"{union}\"/>\n"
+            ));
+        }
+        x.push_str("    </union>\n");
+        for n in 0..32 {
+            x.push_str(&format!(
+                "    <reg name=\"v{n}\" bitsize=\"128\" type=\"aarch64v\" group=\"vector\"/>\n"
+            ));
+        }
+        x.push_str(
+            "    <reg name=\"fpsr\" bitsize=\"32\" type=\"int\" group=\"float\"/>\n\
+             \x20   <reg name=\"fpcr\" bitsize=\"32\" type=\"int\" group=\"float\"/>\n  </feature>\n",
+        );
+        x.push_str("  <feature name=\"org.ensemble.aarch64.system\">\n");
+        for name in Machine::a64_system_registers() {
+            x.push_str(&format!(
+                "    <reg name=\"{name}\" bitsize=\"64\" type=\"uint64\" group=\"system\"/>\n"
+            ));
+        }
+        x.push_str("  </feature>\n</target>\n");
+        x
+    }
+}
+
+impl Core for AArch64 {
+    fn target_xml(_m: &Machine) -> String {
+        AArch64::xml()
+    }
+
+    fn addr(a: u64) -> u64 {
+        a
+    }
+
+    fn usize(a: u64) -> u64 {
+        a
+    }
+
+    fn read_registers(m: &mut Machine, regs: &mut AArch64Regs) -> Option<()> {
+        regs.raw.clear();
+        for n in 0..A64_G_REGS {
+            regs.raw.extend(m.a64_read_register(n)?);
+        }
+        Some(())
+    }
+
+    fn write_registers(m: &mut Machine, regs: &AArch64Regs) -> Option<()> {
+        // Write only what changed: writing cpsr back rebuilds the core's
+        // mode.
+        for n in 0..A64_G_REGS {
+            let at = a64_offset(n);
+            let new = regs.raw.get(at..at + Machine::a64_register_size(n)?)?;
+            if m.a64_read_register(n).as_deref() != Some(new) {
+                m.a64_write_register(n, new).then_some(())?;
+            }
+        }
+        Some(())
+    }
+
+    fn read_register(m: &mut Machine, reg: AArch64RegId) -> Option<Vec<u8>> {
+        m.a64_read_register(reg.0)
+    }
+
+    fn write_register(m: &mut Machine, reg: AArch64RegId, val: &[u8]) -> Option<()> {
+        m.a64_write_register(reg.0, val).then_some(())
     }
 }
 
@@ -344,13 +674,13 @@ enum Action {
     Step,
     /// Step while the PC stays in `start..end`.
     RangeStep {
-        start: u32,
-        end: u32,
+        start: u64,
+        end: u64,
     },
 }
 
-/// gdbstub's view of the machine.
-struct Debuggee {
+/// gdbstub's view of the machine, with a core of kind `C`.
+struct Debuggee<C: Core> {
     /// The machine being debugged. gdbstub's session is typed by its target
     /// and lives across `Server::run` calls, between which the run loop uses
     /// the machine, so the target cannot hold a borrow of it: this points
@@ -360,13 +690,24 @@ struct Debuggee {
     /// Breakpoints gdb set, per address: (software, hardware). Both kinds
     /// are the machine's breakpoints; it has one per address, set while
     /// either kind is.
-    breakpoints: BTreeMap<u32, (u32, u32)>,
+    breakpoints: BTreeMap<u64, (u32, u32)>,
     action: Action,
-    /// The target description for this machine's core (`target_xml`).
+    /// The target description for this machine's core (`Core::target_xml`).
     xml: String,
+    core: PhantomData<C>,
 }
 
-impl Debuggee {
+impl<C: Core> Debuggee<C> {
+    fn new() -> Debuggee<C> {
+        Debuggee {
+            machine: std::ptr::null_mut(),
+            breakpoints: BTreeMap::new(),
+            action: Action::Continue,
+            xml: String::new(),
+            core: PhantomData,
+        }
+    }
+
     fn m(&mut self) -> &mut Machine {
         assert!(
             !self.machine.is_null(),
@@ -378,12 +719,12 @@ impl Debuggee {
         unsafe { &mut *self.machine }
     }
 
-    fn add_breakpoint(&mut self, addr: u32, hw: bool) -> TargetResult<bool, Self> {
+    fn add_breakpoint(&mut self, addr: u64, hw: bool) -> TargetResult<bool, Self> {
         let addr = addr & !1;
         let (sw_n, hw_n) = self.breakpoints.get(&addr).copied().unwrap_or((0, 0));
         if sw_n + hw_n == 0 {
             self.m()
-                .set_breakpoint(addr)
+                .debug_set_breakpoint(addr)
                 .map_err(|_| TargetError::NonFatal)?;
         }
         let counts = if hw {
@@ -395,7 +736,7 @@ impl Debuggee {
         Ok(true)
     }
 
-    fn remove_breakpoint(&mut self, addr: u32, hw: bool) -> TargetResult<bool, Self> {
+    fn remove_breakpoint(&mut self, addr: u64, hw: bool) -> TargetResult<bool, Self> {
         let addr = addr & !1;
         let Some(&(sw_n, hw_n)) = self.breakpoints.get(&addr) else {
             return Ok(false);
@@ -407,7 +748,7 @@ impl Debuggee {
         };
         if counts == (0, 0) {
             self.breakpoints.remove(&addr);
-            self.m().clear_breakpoint(addr);
+            self.m().debug_clear_breakpoint(addr);
         } else {
             self.breakpoints.insert(addr, counts);
         }
@@ -415,7 +756,7 @@ impl Debuggee {
     }
 
     /// How gdb is told about a stop at breakpoint address `pc`.
-    fn breakpoint_stop(&self, pc: u32) -> SingleThreadStopReason<u32> {
+    fn breakpoint_stop(&self, pc: u64) -> SingleThreadStopReason<C::Usize> {
         match self.breakpoints.get(&(pc & !1)) {
             Some(&(0, _)) => SingleThreadStopReason::HwBreak(()),
             _ => SingleThreadStopReason::SwBreak(()),
@@ -425,17 +766,17 @@ impl Debuggee {
     /// Breakpoints and watchpoints, all gone (gdb detached).
     fn clear_breakpoints(&mut self) {
         for addr in std::mem::take(&mut self.breakpoints).into_keys() {
-            self.m().clear_breakpoint(addr);
+            self.m().debug_clear_breakpoint(addr);
         }
-        self.m().clear_watchpoints();
+        self.m().debug_clear_watchpoints();
     }
 }
 
-impl Target for Debuggee {
-    type Arch = CortexM;
+impl<C: Core> Target for Debuggee<C> {
+    type Arch = C;
     type Error = Infallible;
 
-    fn base_ops(&mut self) -> BaseOps<'_, CortexM, Infallible> {
+    fn base_ops(&mut self) -> BaseOps<'_, C, Infallible> {
         BaseOps::SingleThread(self)
     }
 
@@ -450,7 +791,7 @@ impl Target for Debuggee {
     }
 }
 
-impl TargetDescriptionXmlOverride for Debuggee {
+impl<C: Core> TargetDescriptionXmlOverride for Debuggee<C> {
     fn target_description_xml(
         &self,
         annex: &[u8],
@@ -469,51 +810,23 @@ impl TargetDescriptionXmlOverride for Debuggee {
     }
 }
 
-impl SingleThreadBase for Debuggee {
-    fn read_registers(&mut self, regs: &mut CortexMRegs) -> TargetResult<(), Self> {
-        let m = self.m();
-        for (n, r) in regs.regs.iter_mut().enumerate() {
-            *r = m.read_register(n).ok_or(TargetError::NonFatal)?;
-        }
-        regs.present = NUM_REGS;
-        regs.fp = m.has_fpu().then(|| {
-            let mut d = [0u64; 16];
-            for (i, r) in d.iter_mut().enumerate() {
-                *r = m.read_fp_register(i).unwrap_or(0);
-            }
-            (d, m.read_fp_register(16).unwrap_or(0) as u32)
-        });
-        Ok(())
+impl<C: Core> SingleThreadBase for Debuggee<C> {
+    fn read_registers(&mut self, regs: &mut C::Registers) -> TargetResult<(), Self> {
+        C::read_registers(self.m(), regs).ok_or(TargetError::NonFatal)
     }
 
-    fn write_registers(&mut self, regs: &CortexMRegs) -> TargetResult<(), Self> {
-        // Write only what changed: sp and msp (or psp) are the same
-        // register, and writing back the old value of one would undo a
-        // change gdb made to the other.
-        let m = self.m();
-        for (n, &v) in regs.regs.iter().enumerate().take(regs.present) {
-            if m.read_register(n) != Some(v) && !m.write_register(n, v) {
-                return Err(TargetError::NonFatal);
-            }
-        }
-        if let Some((d, fpscr)) = &regs.fp {
-            let values = d.iter().copied().chain([*fpscr as u64]);
-            for (n, v) in values.enumerate() {
-                if !m.write_fp_register(n, v) {
-                    return Err(TargetError::NonFatal);
-                }
-            }
-        }
-        Ok(())
+    fn write_registers(&mut self, regs: &C::Registers) -> TargetResult<(), Self> {
+        C::write_registers(self.m(), regs).ok_or(TargetError::NonFatal)
     }
 
     fn support_single_register_access(&mut self) -> Option<SingleRegisterAccessOps<'_, (), Self>> {
         Some(self)
     }
 
-    fn read_addrs(&mut self, start: u32, data: &mut [u8]) -> TargetResult<usize, Self> {
+    fn read_addrs(&mut self, start: C::Usize, data: &mut [u8]) -> TargetResult<usize, Self> {
+        let start = C::addr(start);
         let m = self.m();
-        if let Some(bytes) = m.read_memory(start, data.len()) {
+        if let Some(bytes) = m.debug_read_memory(start, data.len()) {
             data.copy_from_slice(&bytes);
             return Ok(data.len());
         }
@@ -521,7 +834,7 @@ impl SingleThreadBase for Debuggee {
         // comes before the hole.
         let mut n = 0;
         while n < data.len() {
-            match m.read_memory(start.wrapping_add(n as u32), 1) {
+            match m.debug_read_memory(start.wrapping_add(n as u64), 1) {
                 Some(b) => data[n] = b[0],
                 None => break,
             }
@@ -535,8 +848,8 @@ impl SingleThreadBase for Debuggee {
         }
     }
 
-    fn write_addrs(&mut self, start: u32, data: &[u8]) -> TargetResult<(), Self> {
-        if self.m().write_memory(start, data) {
+    fn write_addrs(&mut self, start: C::Usize, data: &[u8]) -> TargetResult<(), Self> {
+        if self.m().debug_write_memory(C::addr(start), data) {
             Ok(())
         } else {
             Err(TargetError::Errno(14))
@@ -548,56 +861,27 @@ impl SingleThreadBase for Debuggee {
     }
 }
 
-impl SingleRegisterAccess<()> for Debuggee {
+impl<C: Core> SingleRegisterAccess<()> for Debuggee<C> {
     fn read_register(
         &mut self,
         _tid: (),
-        reg: CortexMRegId,
+        reg: C::RegId,
         buf: &mut [u8],
     ) -> TargetResult<usize, Self> {
-        let m = self.m();
-        let bytes = match reg.fp() {
-            Some(n) => {
-                let v = m.read_fp_register(n).ok_or(TargetError::NonFatal)?;
-                v.to_le_bytes()[..if n < 16 { 8 } else { 4 }].to_vec()
-            }
-            None => {
-                let v = m.read_register(reg.0).ok_or(TargetError::NonFatal)?;
-                v.to_le_bytes().to_vec()
-            }
-        };
+        let bytes = C::read_register(self.m(), reg).ok_or(TargetError::NonFatal)?;
         let out = buf.get_mut(..bytes.len()).ok_or(TargetError::NonFatal)?;
         out.copy_from_slice(&bytes);
         Ok(bytes.len())
     }
 
-    fn write_register(
-        &mut self,
-        _tid: (),
-        reg: CortexMRegId,
-        val: &[u8],
-    ) -> TargetResult<(), Self> {
-        let m = self.m();
-        let done = match (reg.fp(), val.len()) {
-            (Some(n), 4 | 8) => {
-                let mut v = [0u8; 8];
-                v[..val.len()].copy_from_slice(val);
-                m.write_fp_register(n, u64::from_le_bytes(v))
-            }
-            (None, 4) => m.write_register(reg.0, u32::from_le_bytes(val.try_into().expect("4"))),
-            _ => false,
-        };
-        if done {
-            Ok(())
-        } else {
-            Err(TargetError::NonFatal)
-        }
+    fn write_register(&mut self, _tid: (), reg: C::RegId, val: &[u8]) -> TargetResult<(), Self> {
+        C::write_register(self.m(), reg, val).ok_or(TargetError::NonFatal)
     }
 }
 
 // Signals gdb passes on resuming (e.g. the SIGSEGV of a crash) mean nothing
 // to the guest and are ignored.
-impl SingleThreadResume for Debuggee {
+impl<C: Core> SingleThreadResume for Debuggee<C> {
     fn resume(&mut self, _signal: Option<Signal>) -> Result<(), Infallible> {
         self.action = Action::Continue;
         Ok(())
@@ -612,21 +896,24 @@ impl SingleThreadResume for Debuggee {
     }
 }
 
-impl SingleThreadSingleStep for Debuggee {
+impl<C: Core> SingleThreadSingleStep for Debuggee<C> {
     fn step(&mut self, _signal: Option<Signal>) -> Result<(), Infallible> {
         self.action = Action::Step;
         Ok(())
     }
 }
 
-impl SingleThreadRangeStepping for Debuggee {
-    fn resume_range_step(&mut self, start: u32, end: u32) -> Result<(), Infallible> {
-        self.action = Action::RangeStep { start, end };
+impl<C: Core> SingleThreadRangeStepping for Debuggee<C> {
+    fn resume_range_step(&mut self, start: C::Usize, end: C::Usize) -> Result<(), Infallible> {
+        self.action = Action::RangeStep {
+            start: C::addr(start),
+            end: C::addr(end),
+        };
         Ok(())
     }
 }
 
-impl Breakpoints for Debuggee {
+impl<C: Core> Breakpoints for Debuggee<C> {
     fn support_sw_breakpoint(&mut self) -> Option<SwBreakpointOps<'_, Self>> {
         Some(self)
     }
@@ -640,23 +927,23 @@ impl Breakpoints for Debuggee {
     }
 }
 
-impl SwBreakpoint for Debuggee {
-    fn add_sw_breakpoint(&mut self, addr: u32, _kind: usize) -> TargetResult<bool, Self> {
-        self.add_breakpoint(addr, false)
+impl<C: Core> SwBreakpoint for Debuggee<C> {
+    fn add_sw_breakpoint(&mut self, addr: C::Usize, _kind: usize) -> TargetResult<bool, Self> {
+        self.add_breakpoint(C::addr(addr), false)
     }
 
-    fn remove_sw_breakpoint(&mut self, addr: u32, _kind: usize) -> TargetResult<bool, Self> {
-        self.remove_breakpoint(addr, false)
+    fn remove_sw_breakpoint(&mut self, addr: C::Usize, _kind: usize) -> TargetResult<bool, Self> {
+        self.remove_breakpoint(C::addr(addr), false)
     }
 }
 
-impl HwBreakpoint for Debuggee {
-    fn add_hw_breakpoint(&mut self, addr: u32, _kind: usize) -> TargetResult<bool, Self> {
-        self.add_breakpoint(addr, true)
+impl<C: Core> HwBreakpoint for Debuggee<C> {
+    fn add_hw_breakpoint(&mut self, addr: C::Usize, _kind: usize) -> TargetResult<bool, Self> {
+        self.add_breakpoint(C::addr(addr), true)
     }
 
-    fn remove_hw_breakpoint(&mut self, addr: u32, _kind: usize) -> TargetResult<bool, Self> {
-        self.remove_breakpoint(addr, true)
+    fn remove_hw_breakpoint(&mut self, addr: C::Usize, _kind: usize) -> TargetResult<bool, Self> {
+        self.remove_breakpoint(C::addr(addr), true)
     }
 }
 
@@ -670,30 +957,32 @@ fn watch_kind(kind: gdbstub::target::ext::breakpoints::WatchKind) -> WatchKind {
     }
 }
 
-impl HwWatchpoint for Debuggee {
+impl<C: Core> HwWatchpoint for Debuggee<C> {
     fn add_hw_watchpoint(
         &mut self,
-        addr: u32,
-        len: u32,
+        addr: C::Usize,
+        len: C::Usize,
         kind: gdbstub::target::ext::breakpoints::WatchKind,
     ) -> TargetResult<bool, Self> {
         self.m()
-            .set_watchpoint(addr, len, watch_kind(kind))
+            .debug_set_watchpoint(C::addr(addr), C::addr(len), watch_kind(kind))
             .map_err(|_| TargetError::NonFatal)?;
         Ok(true)
     }
 
     fn remove_hw_watchpoint(
         &mut self,
-        addr: u32,
-        len: u32,
+        addr: C::Usize,
+        len: C::Usize,
         kind: gdbstub::target::ext::breakpoints::WatchKind,
     ) -> TargetResult<bool, Self> {
-        Ok(self.m().clear_watchpoint(addr, len, watch_kind(kind)))
+        Ok(self
+            .m()
+            .debug_clear_watchpoint(C::addr(addr), C::addr(len), watch_kind(kind)))
     }
 }
 
-type Session = GdbStubStateMachine<'static, Debuggee, Conn>;
+type Session<C> = GdbStubStateMachine<'static, Debuggee<C>, Conn>;
 
 /// Console input as the run loop reads it (bytes from stdin, None at its
 /// end), and the UART it is for.
@@ -708,15 +997,31 @@ enum Woken {
     Closed,
 }
 
-/// What one call of `Server::serve` ends with: the session to keep (None
+/// What one call of `Serving::serve` ends with: the session to keep (None
 /// once gdb has gone) and the answer for the run loop.
-type Served = (Option<Session>, Option<StopReason>);
+type Served<C> = (Option<Session<C>>, Option<StopReason>);
 
-/// One gdb session over TCP, for the whole run.
+/// One gdb session over TCP, for the whole run. The session starts when
+/// the run loop first hands over the machine, whose core decides the
+/// architecture gdb is told of.
 pub struct Server {
-    target: Debuggee,
+    state: State,
+}
+
+enum State {
+    /// gdb is connected; no session yet.
+    Connected(Conn),
+    CortexM(Serving<CortexM>),
+    AArch64(Serving<AArch64>),
+    /// The session could not start.
+    Failed,
+}
+
+/// The session with a machine whose core is of kind `C`.
+struct Serving<C: Core> {
+    target: Debuggee<C>,
     /// None once gdb detached or went away.
-    session: Option<Session>,
+    session: Option<Session<C>>,
     /// The guest crashed and gdb was shown it (SIGSEGV): the run ends with
     /// this as soon as gdb resumes it or goes.
     crash: Option<Box<CrashInfo>>,
@@ -748,20 +1053,8 @@ impl Server {
             .accept()
             .with_context(|| format!("--gdb: waiting for a connection on {local}"))?;
         eprintln!("gdb: connected from {peer}");
-        let mut target = Debuggee {
-            machine: std::ptr::null_mut(),
-            breakpoints: BTreeMap::new(),
-            action: Action::Continue,
-            xml: String::new(),
-        };
-        let session = GdbStub::new(Conn::new(stream))
-            .run_state_machine(&mut target)
-            .map_err(|e| anyhow!("--gdb: starting the session: {e}"))?;
         Ok(Server {
-            target,
-            session: Some(session),
-            crash: None,
-            last_poll: None,
+            state: State::Connected(Conn::new(stream)),
         })
     }
 
@@ -777,12 +1070,67 @@ impl Server {
         until: Ticks,
         input: Option<Input<'_>>,
     ) -> Option<StopReason> {
+        if matches!(self.state, State::Connected(_)) {
+            let State::Connected(conn) = std::mem::replace(&mut self.state, State::Failed) else {
+                unreachable!("matched above");
+            };
+            let started = if machine.is_aarch64() {
+                Serving::start(conn).map(State::AArch64)
+            } else {
+                Serving::start(conn).map(State::CortexM)
+            };
+            match started {
+                Ok(state) => self.state = state,
+                Err(e) => {
+                    eprintln!("\nensemble: gdb: starting the session: {e}");
+                    return None;
+                }
+            }
+        }
+        match &mut self.state {
+            State::CortexM(s) => s.run(machine, until, input),
+            State::AArch64(s) => s.run(machine, until, input),
+            State::Connected(_) | State::Failed => None,
+        }
+    }
+
+    /// The run ended with exit code `code`: if gdb is waiting for the guest
+    /// to stop, tell it the program exited (or was terminated by its crash),
+    /// and give it a moment to hang up.
+    pub fn finish(&mut self, code: i32) {
+        match &mut self.state {
+            State::CortexM(s) => s.finish(code),
+            State::AArch64(s) => s.finish(code),
+            State::Connected(_) | State::Failed => {}
+        }
+    }
+}
+
+impl<C: Core> Serving<C> {
+    fn start(conn: Conn) -> Result<Serving<C>, GdbStubError<Infallible, io::Error>> {
+        let mut target = Debuggee::new();
+        let session = GdbStub::new(conn).run_state_machine(&mut target)?;
+        Ok(Serving {
+            target,
+            session: Some(session),
+            crash: None,
+            last_poll: None,
+        })
+    }
+
+    /// See `Server::run`.
+    fn run(
+        &mut self,
+        machine: &mut Machine,
+        until: Ticks,
+        input: Option<Input<'_>>,
+    ) -> Option<StopReason> {
         let Some(session) = self.session.take() else {
             // Detached: the guest runs on by itself.
             return Some(machine.run(until));
         };
         if self.target.xml.is_empty() {
-            self.target.xml = target_xml(machine.has_fpu());
+            self.target.xml = C::target_xml(machine);
         }
         self.target.machine = machine;
         let (session, stop) = self.serve(session, until, input);
@@ -791,10 +1139,8 @@ impl Server {
         stop
     }
 
-    /// The run ended with exit code `code`: if gdb is waiting for the guest
-    /// to stop, tell it the program exited (or was terminated by its crash),
-    /// and give it a moment to hang up.
-    pub fn finish(&mut self, code: i32) {
+    /// See `Server::finish`.
+    fn finish(&mut self, code: i32) {
         let Some(GdbStubStateMachine::Running(session)) = self.session.take() else {
             return;
         };
@@ -810,7 +1156,12 @@ impl Server {
         session_conn(&mut session).goodbye();
     }
 
-    fn serve(&mut self, mut session: Session, until: Ticks, input: Option<Input<'_>>) -> Served {
+    fn serve(
+        &mut self,
+        mut session: Session<C>,
+        until: Ticks,
+        input: Option<Input<'_>>,
+    ) -> Served<C> {
         loop {
             let next = match session {
                 GdbStubStateMachine::Idle(mut s) => match s.borrow_conn().read() {
@@ -897,13 +1248,13 @@ impl Server {
 
     /// Do a piece of what gdb asked for. Returns the machine's stop and,
     /// when the guest halts for gdb, what to tell gdb.
-    fn advance(&mut self, until: Ticks) -> (StopReason, Option<SingleThreadStopReason<u32>>) {
+    fn advance(&mut self, until: Ticks) -> (StopReason, Option<SingleThreadStopReason<C::Usize>>) {
         let stop = match self.target.action {
             Action::Continue => {
                 let m = self.target.m();
                 // Resuming from a watchpoint: its access happens first.
-                let over = if m.at_watch_hit() {
-                    Some(m.step())
+                let over = if m.debug_at_watch_hit() {
+                    Some(m.debug_step())
                 } else {
                     None
                 };
@@ -915,14 +1266,15 @@ impl Server {
                     }
                 }
             }
-            Action::Step => self.target.m().step(),
+            Action::Step => self.target.m().debug_step(),
             Action::RangeStep { start, end } => {
                 let began = Instant::now();
                 loop {
-                    let stop = self.target.m().step();
-                    let StopReason::Stepped { pc } = stop else {
+                    let stop = self.target.m().debug_step();
+                    let StopReason::Stepped { .. } = stop else {
                         break stop;
                     };
+                    let pc = self.target.m().debug_pc();
                     if !(start..end).contains(&pc) {
                         break stop;
                     }
@@ -938,7 +1290,10 @@ impl Server {
             }
         };
         let halt = match &stop {
-            StopReason::Breakpoint { pc } => Some(self.target.breakpoint_stop(*pc)),
+            StopReason::Breakpoint { .. } => {
+                let pc = self.target.m().debug_pc();
+                Some(self.target.breakpoint_stop(pc))
+            }
             StopReason::Watchpoint { hit, .. } => {
                 use gdbstub::target::ext::breakpoints::WatchKind as Gdb;
                 Some(SingleThreadStopReason::Watch {
@@ -948,7 +1303,7 @@ impl Server {
                         WatchKind::Read => Gdb::Read,
                         WatchKind::Access => Gdb::ReadWrite,
                     },
-                    addr: hit.addr,
+                    addr: C::usize(self.target.m().debug_watch_address(hit)),
                 })
             }
             StopReason::Stepped { .. } => Some(SingleThreadStopReason::DoneStep),
@@ -979,7 +1334,7 @@ impl Server {
     }
 
     /// gdb ended the session.
-    fn gone(&mut self, reason: DisconnectReason, until: Ticks) -> Served {
+    fn gone(&mut self, reason: DisconnectReason, until: Ticks) -> Served<C> {
         let t = {
             let m = self.target.m();
             ticks_to_secs(m.now(), m.clock_hz())
@@ -998,12 +1353,12 @@ impl Server {
         }
     }
 
-    fn lost(&mut self, why: &str) -> Served {
+    fn lost(&mut self, why: &str) -> Served<C> {
         eprintln!("\nensemble: gdb connection lost: {why}");
         (None, self.crash.clone().map(StopReason::Crashed))
     }
 
-    fn failed(&mut self, e: GdbStubError<Infallible, io::Error>) -> Served {
+    fn failed(&mut self, e: GdbStubError<Infallible, io::Error>) -> Served<C> {
         self.lost(&e.to_string())
     }
 }
@@ -1024,7 +1379,7 @@ fn wait_for_input(rx: &Receiver<Option<Vec<u8>>>, conn: &mut Conn) -> Woken {
 }
 
 /// The connection of a session in any state.
-fn session_conn(session: &mut Session) -> &mut Conn {
+fn session_conn<C: Core>(session: &mut Session<C>) -> &mut Conn {
     match session {
         GdbStubStateMachine::Idle(s) => s.borrow_conn(),
         GdbStubStateMachine::Running(s) => s.borrow_conn(),

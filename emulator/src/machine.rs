@@ -20,6 +20,8 @@ use crate::trace::{Trace, TraceKind, SCS_DEVICE};
 use crate::watch::{WatchHit, WatchKind, Watchpoints};
 
 mod a64;
+mod a64_debug;
+mod a64_snapshot;
 
 const SCS_BASE: u64 = 0xe000_e000;
 /// The rest of the Private Peripheral Bus (ITM, DWT, FPB, TPIU...):
@@ -86,6 +88,9 @@ enum CpuExit {
         pc: u32,
         undo: Option<(u64, Vec<u8>)>,
     },
+    /// An exception entry or return touched a watched address
+    /// (`Watchpoints::frame_hit`); it is complete.
+    FrameWatch,
     /// An unaligned access with CCR.UNALIGN_TRP set; for a store, the bytes
     /// it overwrote, to be put back so the faulting store has no effect.
     Unaligned { undo: Option<(u64, Vec<u8>)> },
@@ -111,6 +116,10 @@ pub enum StopReason {
     Breakpoint { pc: u32 },
     /// A debugger's watchpoint was hit by the instruction at `pc`, which
     /// has not run yet (step it to make its access: `Machine::step`).
+    /// Or, with `Machine::at_watch_hit` false, by the stacking of an
+    /// exception entry or the unstacking of a return, which are complete:
+    /// `pc` is then the handler's first instruction, or the one the return
+    /// went back to (see `watch`).
     Watchpoint { pc: u32, hit: WatchHit },
     /// `Machine::step` executed one instruction (or entered an exception).
     Stepped { pc: u32 },
@@ -141,7 +150,7 @@ pub struct CrashInfo {
 /// Snapshot files start with these bytes and the format version.
 const SNAPSHOT_MAGIC: &[u8; 8] = b"ENSSNAP\0";
 /// Bump when what a snapshot holds, or any device's state, changes shape.
-pub const SNAPSHOT_VERSION: u32 = 1;
+pub const SNAPSHOT_VERSION: u32 = 2;
 
 #[derive(serde::Serialize, serde::Deserialize)]
 struct SavedSlot {
@@ -167,8 +176,53 @@ struct SavedMachine {
     /// IPSR, CONTROL, MSP, PSP.
     mode: [u32; 4],
     scs: Scs,
-    memory: Vec<Vec<u8>>,
+    memory: Vec<SavedMemory>,
     slots: Vec<SavedSlot>,
+    /// The AArch64 core (the M-profile fields above are then unused).
+    a64: Option<a64_snapshot::SavedCpu>,
+}
+
+/// A memory region as its pages that are not all zero: a Linux-class
+/// machine has hundreds of MiB of RAM, mostly untouched.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedMemory {
+    len: u64,
+    pages: Vec<(u32, Vec<u8>)>,
+}
+
+const SAVED_PAGE: usize = 4096;
+
+impl SavedMemory {
+    fn of(region: &[u8]) -> SavedMemory {
+        let pages = region
+            .chunks(SAVED_PAGE)
+            .enumerate()
+            .filter(|(_, p)| p.iter().any(|&b| b != 0))
+            .map(|(i, p)| (i as u32, p.to_vec()))
+            .collect();
+        SavedMemory {
+            len: region.len() as u64,
+            pages,
+        }
+    }
+
+    fn fits(&self, region: &[u8]) -> bool {
+        self.len == region.len() as u64
+            && self.pages.iter().all(|(i, p)| {
+                (*i as usize)
+                    .checked_mul(SAVED_PAGE)
+                    .and_then(|at| at.checked_add(p.len()))
+                    .is_some_and(|end| end <= region.len() && p.len() <= SAVED_PAGE)
+            })
+    }
+
+    fn restore_into(&self, region: &mut [u8]) {
+        region.fill(0);
+        for (i, p) in &self.pages {
+            let at = *i as usize * SAVED_PAGE;
+            region[at..at + p.len()].copy_from_slice(p);
+        }
+    }
 }
 
 /// A fingerprint of an image's contents (FNV-1a over addresses and
@@ -223,8 +277,9 @@ pub struct Hw {
     break_hooks: std::collections::BTreeSet<u64>,
     /// Resuming from a breakpoint at this address: let it run once.
     skip_break: Option<u64>,
-    /// Debugger watchpoints (memory hooks added as they are set).
-    watch: Watchpoints,
+    /// Debugger watchpoints (memory hooks added as they are set; the
+    /// exception model reports its frame accesses here).
+    pub(crate) watch: Watchpoints,
     /// Single-stepping: blocks do not count their ticks (one is added).
     stepping: bool,
     /// The machine's second handle on this engine (see `install_hooks`).
@@ -284,7 +339,10 @@ impl Hw {
     /// itself, which needs the CPU (`reset_pending` asks for it).
     fn service(&mut self) {
         let now = self.now;
-        self.scs.advance(now);
+        if self.scs.advance(now) {
+            self.trace
+                .exception_pended(now, EXC_SYSTICK, || "counter reached zero".into());
+        }
         if !self.attention && !self.touched && now < self.quiet_until {
             // No device needs service (see `Slot::needs_service`).
             self.irq_maybe = self.scs.may_preempt();
@@ -359,8 +417,10 @@ impl Hw {
                 }
             }
             // NMI is edge-triggered from the wired lines.
-            if nmi && !self.nmi_level {
+            if nmi && !self.nmi_level && !self.scs.is_pending(EXC_NMI) {
                 self.scs.set_pending(EXC_NMI);
+                self.trace
+                    .exception_pended(now, EXC_NMI, || "rising edge of a device line".into());
             }
             self.nmi_level = nmi;
             self.reset_pending |= reset;
@@ -710,9 +770,18 @@ impl Machine {
                 |uc: &mut Unicorn<'_, Hw>, off: u64, size: usize, value: u64| {
                     let hw = uc.get_data_mut();
                     let now = hw.now;
+                    // What the write pends or clears, when traced.
+                    let before = hw
+                        .trace
+                        .enabled(TraceKind::Interrupts)
+                        .then(|| hw.scs.pending_bits());
                     hw.scs.write(off, size as u8, value as u32, now);
                     hw.trace
                         .device_access(now, SCS_DEVICE, "scs", true, off, size, value as u32);
+                    if let Some(before) = before {
+                        let after = hw.scs.pending_bits();
+                        hw.trace.pends_written(now, off, before, after);
+                    }
                     hw.attention = true;
                     hw.limit = 0;
                 },
@@ -873,26 +942,35 @@ impl Machine {
     /// virtual time. Output the machine produced but nobody took yet is
     /// not included (it belongs to the run that produced it).
     pub fn save_snapshot(&mut self) -> Result<Vec<u8>, MachineError> {
-        if self.uc.get_data().a64.is_some() {
-            return Err(MachineError::Device(
-                "snapshots of AArch64 machines are not supported yet".into(),
-            ));
-        }
-        let mode = cortex_m::read_mode(&mut self.uc);
+        let a64 = if self.uc.get_data().a64.is_some() {
+            Some(a64_snapshot::save(&self.uc).map_err(MachineError::Device)?)
+        } else {
+            None
+        };
+        let mode = if a64.is_some() {
+            [0; 4]
+        } else {
+            let m = cortex_m::read_mode(&mut self.uc);
+            [m.ipsr, m.control, m.msp, m.psp]
+        };
         let rd = |uc: &Unicorn<'_, Hw>, r: R| uc.reg_read(r).unwrap_or(0) as u32;
-        let mut regs: Vec<u32> = (0..13).map(|i| rd(&self.uc, gp_reg(i))).collect();
-        for r in [
-            R::LR,
-            R::PC,
-            R::XPSR,
-            R::PRIMASK,
-            R::BASEPRI,
-            R::FAULTMASK,
-            R::FPSCR,
-        ] {
-            regs.push(rd(&self.uc, r));
+        let mut regs = Vec::new();
+        let mut fp = Vec::new();
+        if a64.is_none() {
+            regs = (0..13).map(|i| rd(&self.uc, gp_reg(i))).collect();
+            for r in [
+                R::LR,
+                R::PC,
+                R::XPSR,
+                R::PRIMASK,
+                R::BASEPRI,
+                R::FAULTMASK,
+                R::FPSCR,
+            ] {
+                regs.push(rd(&self.uc, r));
+            }
+            fp = (0..32).map(|i| rd(&self.uc, cortex_m::fp_reg(i))).collect();
         }
-        let fp: Vec<u32> = (0..32).map(|i| rd(&self.uc, cortex_m::fp_reg(i))).collect();
         let image = image_digest(&self.image);
         let hw = self.uc.get_data();
         let mut slots = Vec::new();
@@ -921,10 +999,11 @@ impl Machine {
             sleeping: hw.sleeping,
             regs,
             fp,
-            mode: [mode.ipsr, mode.control, mode.msp, mode.psp],
+            mode,
             scs: hw.scs.clone(),
-            memory: hw.memory.iter().map(|m| m.to_vec()).collect(),
+            memory: hw.memory.iter().map(|m| SavedMemory::of(m)).collect(),
             slots,
+            a64,
         };
         let body = postcard::to_allocvec(&saved)
             .map_err(|e| MachineError::Device(format!("snapshot: {e}")))?;
@@ -937,9 +1016,6 @@ impl Machine {
     /// Continue from a snapshot of a machine of the same board and image.
     /// Meant for a machine just built (no code translated yet).
     pub fn restore_snapshot(&mut self, data: &[u8]) -> Result<(), String> {
-        if self.uc.get_data().a64.is_some() {
-            return Err("snapshots of AArch64 machines are not supported yet".into());
-        }
         let n = SNAPSHOT_MAGIC.len();
         if data.len() < n + 4 || &data[..n] != SNAPSHOT_MAGIC {
             return Err("not an Ensemble snapshot".into());
@@ -964,11 +1040,7 @@ impl Machine {
         {
             let hw = self.uc.get_data_mut();
             if saved.memory.len() != hw.memory.len()
-                || saved
-                    .memory
-                    .iter()
-                    .zip(&hw.memory)
-                    .any(|(a, b)| a.len() != b.len())
+                || saved.memory.iter().zip(&hw.memory).any(|(a, b)| !a.fits(b))
                 || saved.slots.len() != hw.slots.len()
                 || saved
                     .slots
@@ -978,8 +1050,11 @@ impl Machine {
             {
                 return Err("snapshot of another layout of this board".into());
             }
+            if saved.a64.is_some() != hw.a64.is_some() {
+                return Err("snapshot of another kind of CPU".into());
+            }
             for (m, data) in hw.memory.iter_mut().zip(&saved.memory) {
-                m.copy_from_slice(data);
+                data.restore_into(m);
             }
             for (slot, s) in hw.slots.iter_mut().zip(&saved.slots) {
                 slot.dev
@@ -997,6 +1072,9 @@ impl Machine {
             hw.scs = saved.scs.clone();
             hw.attention = true;
             hw.irq_maybe = hw.scs.may_preempt();
+        }
+        if let Some(cpu) = &saved.a64 {
+            return a64_snapshot::restore(&mut self.uc, cpu);
         }
         // Registers whose writes the engine drops in unprivileged thread
         // mode go first, while the core is still privileged from reset.
@@ -1252,8 +1330,17 @@ impl Machine {
 
     /// Stopped at a watchpoint: the instruction at the PC has not made its
     /// access yet, and the next `step` makes it (`run` would stop again).
+    /// False after a hit by an exception entry or return, which are
+    /// complete when reported.
     pub fn at_watch_hit(&self) -> bool {
         self.uc.get_data().watch.pending == Some(self.pc() as u64)
+    }
+
+    /// The stop for a hit by the exception model's own stack accesses, if
+    /// one is waiting (see `watch`): execution goes on at the PC.
+    fn frame_watch_stop(&mut self) -> Option<StopReason> {
+        let hit = self.uc.get_data_mut().watch.frame_hit.take()?;
+        Some(StopReason::Watchpoint { pc: self.pc(), hit })
     }
 
     /// Whether the core has an FPU (Cortex-M4F, M7).
@@ -1302,7 +1389,9 @@ impl Machine {
             if let Err(e) = take(&mut self.uc, exc, pc) {
                 return self.entry_failed(e, pc, "exception entry");
             }
-            return StopReason::Stepped { pc: self.pc() };
+            return self
+                .frame_watch_stop()
+                .unwrap_or(StopReason::Stepped { pc: self.pc() });
         }
         let pc = self.pc();
         let hw = self.uc.get_data_mut();
@@ -1345,7 +1434,10 @@ impl Machine {
             }
             other => self.handle_exit(result, other),
         };
-        stop.unwrap_or(StopReason::Stepped { pc: self.pc() })
+        // A step that returned from an exception, or entered one for a
+        // fault or an SVC, may have hit a watchpoint doing so.
+        stop.or_else(|| self.frame_watch_stop())
+            .unwrap_or(StopReason::Stepped { pc: self.pc() })
     }
 
     /// Core register `n` in GDB's M-profile numbering: r0-r12, sp, lr, pc,
@@ -1697,6 +1789,10 @@ impl Machine {
         }
         self.uc.get_data_mut().until = until;
         loop {
+            // After an exception entry or return (here or in the engine).
+            if let Some(stop) = self.frame_watch_stop() {
+                return stop;
+            }
             self.service();
             let hw = self.uc.get_data_mut();
             if std::mem::take(&mut hw.output_ready) {
@@ -1908,6 +2004,7 @@ impl Machine {
                 Some(pc),
             )),
             Some(CpuExit::Service) | Some(CpuExit::ExecEnabled) => None,
+            Some(CpuExit::FrameWatch) => self.frame_watch_stop(),
             Some(CpuExit::EntryFailed { err, pc }) => {
                 Some(self.entry_failed(err, pc, "exception entry"))
             }
@@ -2312,6 +2409,12 @@ fn returned(hw: &mut Hw, from: usize, exc_return: u32, to: Returned) {
 fn run_on(uc: &mut Unicorn<'_, Hw>, mut redirect: bool) -> bool {
     loop {
         let hw = uc.get_data_mut();
+        if hw.watch.frame_hit.is_some() {
+            // The entry or return just made touched a watched address:
+            // stop where execution goes on (see `watch`).
+            Hw::request_stop(uc, CpuExit::FrameWatch);
+            return redirect;
+        }
         hw.service();
         if hw.wants_reset() || hw.output_ready || hw.now >= hw.until || hw.sleeping {
             Hw::request_stop(uc, CpuExit::Service);

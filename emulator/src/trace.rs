@@ -11,6 +11,7 @@ use std::io::Write;
 use ensemble_devices::Ticks;
 
 use crate::board::IrqTarget;
+use crate::cpu::scs::pend_register;
 use crate::machine::exception_name;
 use crate::net::{classify, Delivery, Loss};
 use crate::scenario::NetworkDecl;
@@ -19,7 +20,9 @@ use crate::scenario::NetworkDecl;
 pub enum TraceKind {
     /// Exception entry and return, faults, resets.
     Exceptions,
-    /// Device interrupt lines changing level, the NVIC pending an IRQ.
+    /// Device interrupt lines changing level, the NVIC pending an IRQ, and
+    /// exceptions pended or cleared otherwise (by software through the
+    /// SCS, SysTick, SVC, faults), with what did it.
     Interrupts,
     /// Device register accesses.
     Mmio,
@@ -328,6 +331,44 @@ impl Trace {
         }
     }
 
+    /// Exception `exc` became pending other than by a device line's
+    /// rising edge (`pended`): `by` says what did it (a register write,
+    /// an instruction, SysTick reaching zero). The caller only builds
+    /// `by` when `interrupts` is traced, and pays one test otherwise.
+    #[inline]
+    pub fn exception_pended(&mut self, now: Ticks, exc: usize, by: impl FnOnce() -> String) {
+        if self.interrupts {
+            let msg = format!("NVIC: {} pending ({})", exception_name(exc), by());
+            self.line(now, TraceKind::Interrupts, &msg);
+        }
+    }
+
+    /// A write to the System Control Space at offset `off` changed the
+    /// pending exceptions from `before` to `after` (bit sets by exception
+    /// number, see `Scs::pending_bits`): a line for each one it pended or
+    /// cleared, naming the register (`NVIC: IRQ28 pending (STIR write)`).
+    pub fn pends_written(&mut self, now: Ticks, off: u64, before: [u64; 4], after: [u64; 4]) {
+        if !self.interrupts {
+            return;
+        }
+        for (w, (b, a)) in before.iter().zip(after.iter()).enumerate() {
+            let mut moved = b ^ a;
+            while moved != 0 {
+                let bit = moved.trailing_zeros() as usize;
+                moved &= moved - 1;
+                let exc = w * 64 + bit;
+                let set = a >> bit & 1 != 0;
+                let msg = format!(
+                    "NVIC: {} {} ({} write)",
+                    exception_name(exc),
+                    if set { "pending" } else { "no longer pending" },
+                    pend_register(off, exc, set)
+                );
+                self.line(now, TraceKind::Interrupts, &msg);
+            }
+        }
+    }
+
     /// A network event (scenario traces count time in nanoseconds).
     pub fn network(&mut self, now_ns: u64, msg: &str) {
         if self.network {
@@ -538,13 +579,25 @@ mod tests {
         t.pended(500, 7);
         // Not traced: exceptions.
         t.exception_entry(501, 23, 0x100);
+        // Pends by software and by the core, and clears.
+        t.pends_written(502, 0xf00, [0; 4], [1 << 44, 0, 0, 0]);
+        t.pends_written(502, 0xd04, [1 << 44, 0, 0, 0], [1 << 44 | 1 << 14, 0, 0, 0]);
+        t.pends_written(503, 0x280, [1 << 45 | 1 << 14, 0, 0, 0], [1 << 14, 0, 0, 0]);
+        t.exception_pended(504, 11, || "SVC instruction".into());
         let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
         assert_eq!(
             text,
             "[ 0.500000000] irq: uart0 line 0 (IRQ7) high\n\
              [ 0.500000000] irq: uart0 line 1 (NMI) high\n\
-             [ 0.500000000] irq: NVIC: IRQ7 pending\n"
+             [ 0.500000000] irq: NVIC: IRQ7 pending\n\
+             [ 0.502000000] irq: NVIC: IRQ28 pending (STIR write)\n\
+             [ 0.502000000] irq: NVIC: PendSV pending (ICSR.PENDSVSET write)\n\
+             [ 0.503000000] irq: NVIC: IRQ29 no longer pending (ICPR0 write)\n\
+             [ 0.504000000] irq: NVIC: SVCall pending (SVC instruction)\n"
         );
+        // Off: the message is never built.
+        let mut off = Trace::off();
+        off.exception_pended(505, 11, || unreachable!());
     }
 
     #[test]

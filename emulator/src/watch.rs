@@ -7,6 +7,22 @@
 //! pays nothing. Hooks are never removed (see `Machine::set_breakpoint`):
 //! a range stays hooked after its watchpoint goes, and its hook then finds
 //! nothing to stop for.
+//!
+//! The M-profile exception model makes accesses of its own that no engine
+//! hook sees: entry pushes the interrupted context's frame (8 words, or 26
+//! with the FP extension's S0-S15 and FPSCR) and return pops it. As a
+//! DWT comparator does on silicon, a watchpoint fires for them too (write
+//! and access kinds for the stacking, read and access kinds for the
+//! unstacking). Entry and return are not instructions a debugger could
+//! stop before and step over, so such a hit is reported once they are
+//! complete: at the handler's first instruction after an entry (stacking
+//! done, the frame holds the stacked values), at the instruction the
+//! return goes back to after a return. Nothing is pending then, so the
+//! machine simply runs on when continued. The FP registers are stacked at
+//! entry rather than lazily at the handler's first FP instruction (see
+//! `cortex_m::enter`), so a hit on them is reported at entry as well; a
+//! tail-chained exception is modelled as a return and an entry, so its
+//! frame may be read and written where silicon would skip both.
 
 use std::collections::BTreeSet;
 
@@ -53,6 +69,9 @@ pub struct Watchpoints {
     pub pending: Option<u64>,
     /// Hits are not looked for (while stepping over `pending`).
     pub suspended: bool,
+    /// An exception entry or return touched a watched range (see the
+    /// module's notes): the first such hit, not reported yet.
+    pub frame_hit: Option<WatchHit>,
 }
 
 impl Watchpoints {
@@ -88,6 +107,18 @@ impl Watchpoints {
     pub fn clear(&mut self) {
         self.set.clear();
         self.pending = None;
+        self.frame_hit = None;
+    }
+
+    /// The exception model read or wrote `len` bytes of a stack frame at
+    /// `addr`: keep the first hit for the machine to report. Costs one
+    /// test while nothing is watched.
+    #[inline]
+    pub fn frame_access(&mut self, addr: u32, len: u32, write: bool) {
+        if self.set.is_empty() || self.frame_hit.is_some() {
+            return;
+        }
+        self.frame_hit = self.hit(addr as u64, len as usize, write);
     }
 
     /// Does an access of `size` bytes at `addr` hit a watchpoint?
@@ -143,7 +174,20 @@ mod tests {
         w.suspended = true;
         assert_eq!(w.hit(0x2000_0010, 4, true), None);
         w.suspended = false;
+        // Frame accesses by the exception model: the first hit is kept.
+        w.frame_access(0x2000_0000, 0x10, false);
+        assert_eq!(w.frame_hit, None);
+        w.frame_access(0x2000_0008, 0x20, true);
+        w.frame_access(0x2000_0010, 4, false);
+        assert_eq!(
+            w.frame_hit,
+            Some(WatchHit {
+                addr: 0x2000_0010,
+                kind: WatchKind::Write
+            })
+        );
         w.clear();
+        assert_eq!(w.frame_hit, None);
         assert_eq!(w.hit(0x2000_0010, 4, true), None);
         assert!(w.insert(0x2000_0010, 4, WatchKind::Write).is_empty());
     }

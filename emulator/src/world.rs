@@ -14,6 +14,8 @@ use crate::fleet::{Fleet, Inbound, MachineSpec, MachineState};
 use crate::frontend::headless::{
     channel_of, compare_screens, read_png, rms, tone_frequency, write_png, WavSink,
 };
+use crate::frontend::record::{Recorded, ScenarioInput, ScenarioRecorder};
+use crate::frontend::UserInput;
 use crate::machine::CrashInfo;
 use crate::net::pcap::Capture;
 use crate::net::switch::Switch;
@@ -80,6 +82,8 @@ pub struct Report {
     pub frames_dropped: u64,
     /// When `Options::snapshot_at` was taken (ns), if it was.
     pub snapshot_ns: Option<u64>,
+    /// Replaying: how many recorded inputs the run ended before.
+    pub replay_left: usize,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -96,9 +100,116 @@ struct Net {
 }
 
 struct HostBridge {
-    socket: std::net::UdpSocket,
+    /// None when replaying: the host's frames come from the recording and
+    /// frames for it go nowhere.
+    socket: Option<std::net::UdpSocket>,
     remote: std::net::SocketAddr,
     port: usize,
+}
+
+/// Where the inputs from outside the simulation come from (the watcher's
+/// window, the host behind a bridge), and whether they are written down.
+pub enum External {
+    /// As they come.
+    Live,
+    /// As they come, each written to the recording with the virtual time
+    /// it entered at.
+    Record(ScenarioRecorder),
+    /// From a recording only (see `frontend::record::load_scenario`): the
+    /// watcher's inputs are ignored, no bridge socket is bound, frames to
+    /// the host are dropped, and a bridge does not pace the run to the
+    /// wall clock.
+    Replay(std::collections::VecDeque<(u64, ScenarioInput)>),
+}
+
+/// A recording being replayed, sorted by what it feeds.
+#[derive(Default)]
+struct Replay {
+    /// (time, device, input), in time order.
+    inputs: std::collections::VecDeque<(u64, usize, Inbound)>,
+    /// Per network: (time, frame from the host), in time order.
+    frames: Vec<std::collections::VecDeque<(u64, Vec<u8>)>>,
+    stop_at: Option<u64>,
+}
+
+impl Replay {
+    fn new(n_nets: usize, recording: std::collections::VecDeque<(u64, ScenarioInput)>) -> Replay {
+        let mut r = Replay {
+            frames: vec![Default::default(); n_nets],
+            ..Replay::default()
+        };
+        for (t, input) in recording {
+            match input {
+                ScenarioInput::Device(d, what) => r.inputs.push_back((t, d, inbound_of(what))),
+                ScenarioInput::Frame(n, frame) => r.frames[n].push_back((t, frame)),
+                ScenarioInput::Stop => {
+                    r.stop_at.get_or_insert(t);
+                }
+            }
+        }
+        r
+    }
+
+    /// The time of the next thing to replay.
+    fn next_at(&self) -> Option<u64> {
+        let frames = self.frames.iter().filter_map(|q| q.front().map(|f| f.0));
+        let inputs = self.inputs.front().map(|i| i.0);
+        frames.chain(inputs).chain(self.stop_at).min()
+    }
+
+    /// Inputs due at `now`.
+    fn inputs_due(&mut self, now: u64) -> Vec<(usize, Inbound)> {
+        let mut out = Vec::new();
+        while let Some((_, d, x)) = self.inputs.pop_front_if(|(t, _, _)| *t <= now) {
+            out.push((d, x));
+        }
+        out
+    }
+
+    fn left(&self) -> usize {
+        self.inputs.len()
+            + self.frames.iter().map(|q| q.len()).sum::<usize>()
+            + self.stop_at.is_some() as usize
+    }
+}
+
+/// What a recorded input does to a device.
+fn inbound_of(what: Recorded) -> Inbound {
+    match what {
+        Recorded::Uart(bytes) => Inbound::Uart { bytes },
+        Recorded::User(UserInput::Button { index, pressed }) => Inbound::Button { index, pressed },
+        Recorded::User(UserInput::Touch { x, y, pressed }) => Inbound::Touch { x, y, pressed },
+        Recorded::User(UserInput::Sensor { channel, value }) => Inbound::Sensor {
+            channel,
+            source: ensemble_devices::SensorSource::Constant(value),
+        },
+        Recorded::User(UserInput::Close) => Inbound::PowerOff,
+    }
+}
+
+/// How an input from the watcher is written down (None: it cannot be).
+fn recorded_of(input: &Inbound) -> Option<Recorded> {
+    Some(match input {
+        Inbound::Uart { bytes } => Recorded::Uart(bytes.clone()),
+        Inbound::Button { index, pressed } => Recorded::User(UserInput::Button {
+            index: *index,
+            pressed: *pressed,
+        }),
+        Inbound::Touch { x, y, pressed } => Recorded::User(UserInput::Touch {
+            x: *x,
+            y: *y,
+            pressed: *pressed,
+        }),
+        Inbound::Sensor {
+            channel,
+            source: ensemble_devices::SensorSource::Constant(value),
+        } => Recorded::User(UserInput::Sensor {
+            channel: channel.clone(),
+            value: *value,
+        }),
+        Inbound::PowerOff => Recorded::User(UserInput::Close),
+        _ => return None,
+    })
 }
 
 impl Net {
@@ -255,6 +366,10 @@ pub trait Observer {
     fn inputs(&mut self) -> Vec<(usize, Inbound)> {
         Vec::new()
     }
+    /// An input from outside entered device `dev` at `now_ns`: one that
+    /// `inputs` gave, or one replayed from a recording (then `inputs`' own
+    /// are not applied).
+    fn external(&mut self, _dev: usize, _input: &Inbound, _now_ns: u64) {}
     /// The watcher wants the run to end now (its window closed).
     fn wants_stop(&mut self) -> bool {
         false
@@ -298,7 +413,27 @@ pub fn run_observed(
     opts: &Options,
     observer: &mut dyn Observer,
 ) -> anyhow::Result<Report> {
+    run_external(scenario, opts, observer, External::Live)
+}
+
+/// `run_observed`, with the inputs from outside recorded or replayed.
+pub fn run_external(
+    scenario: &Scenario,
+    opts: &Options,
+    observer: &mut dyn Observer,
+    external: External,
+) -> anyhow::Result<Report> {
     use anyhow::Context;
+    if opts.restore.is_some() && !matches!(external, External::Live) {
+        return Err(anyhow::anyhow!(
+            "--record and --replay start from virtual time 0: they cannot be combined with --restore"
+        ));
+    }
+    let (mut recorder, mut replay) = match external {
+        External::Live => (None, None),
+        External::Record(r) => (Some(r), None),
+        External::Replay(q) => (None, Some(Replay::new(scenario.networks.len(), q))),
+    };
     let mut specs = Vec::new();
     for (i, d) in scenario.devices.iter().enumerate() {
         let mut board = Board::load(&d.board).with_context(|| format!("device '{}'", d.name))?;
@@ -385,17 +520,31 @@ pub fn run_observed(
             .iter()
             .find(|b| scenario.networks[b.network].name == n.name)
         {
+            Some(b) if replay.is_some() => {
+                eprintln!(
+                    "ensemble: network '{}' bridged to the host: the host's frames come from the recording, frames to the host are dropped",
+                    n.name
+                );
+                Some(HostBridge {
+                    socket: None,
+                    remote: b.remote,
+                    port: n.members.len(),
+                })
+            }
             Some(b) => {
                 let socket = std::net::UdpSocket::bind(b.local).with_context(|| {
                     format!("bridge on network '{}': binding {}", n.name, b.local)
                 })?;
                 socket.set_nonblocking(true)?;
                 eprintln!(
-                    "ensemble: network '{}' bridged to the host: frames from UDP {} in, to UDP {} out; the run now depends on host timing and is paced to the wall clock",
-                    n.name, b.local, b.remote
+                    "ensemble: network '{}' bridged to the host: frames from UDP {} in, to UDP {} out; the run now depends on host timing and is paced to the wall clock{}",
+                    n.name,
+                    b.local,
+                    b.remote,
+                    if recorder.is_some() { " (the frames in are recorded)" } else { "" }
                 );
                 Some(HostBridge {
-                    socket,
+                    socket: Some(socket),
                     remote: b.remote,
                     port: n.members.len(),
                 })
@@ -453,8 +602,9 @@ pub fn run_observed(
         .unwrap_or(DEFAULT_QUANTUM_NS)
         .min(DEFAULT_QUANTUM_NS);
     let limit = opts.time_limit_ns.or(scenario.time_limit_ns);
-    // A host program cannot keep up with virtual time running free.
-    let realtime = opts.realtime || !scenario.bridges.is_empty();
+    // A host program cannot keep up with virtual time running free (a
+    // replayed one can).
+    let realtime = opts.realtime || (!scenario.bridges.is_empty() && replay.is_none());
 
     let mut now = 0u64;
     let mut consoles: Vec<Vec<u8>> = vec![Vec::new(); scenario.devices.len()];
@@ -890,23 +1040,60 @@ pub fn run_observed(
             }
         }
         // Nothing can happen any more: all asleep, nothing on the wire (and
-        // no host that could still send something).
+        // no host that could still send something, no recorded input left).
         if scenario.steps.is_empty()
             && scenario.bridges.is_empty()
             && in_flight == 0
             && inbox.is_empty()
             && states.iter().all(|s| *s != MachineState::Running)
+            && replay.as_ref().is_none_or(|r| r.left() == 0)
         {
             break Ending::Passed;
         }
 
-        if observer.wants_stop() {
+        if replay
+            .as_mut()
+            .is_some_and(|r| r.stop_at.take_if(|t| *t <= now).is_some())
+        {
             break Ending::Stopped;
         }
-        inbox.extend(observer.inputs());
+        if observer.wants_stop() {
+            if let Some(r) = recorder.as_mut() {
+                r.record(now, &ScenarioInput::Stop)?;
+            }
+            break Ending::Stopped;
+        }
+        // Inputs from outside enter at this boundary: the watcher's, or
+        // when replaying, the recording's (the watcher's are then dropped).
+        let external = match replay.as_mut() {
+            Some(r) => {
+                drop(observer.inputs());
+                r.inputs_due(now)
+            }
+            None => observer.inputs(),
+        };
+        for (dev, input) in &external {
+            if let Some(r) = recorder.as_mut() {
+                let what = recorded_of(input).ok_or_else(|| {
+                    anyhow::anyhow!("--record: an input that cannot be recorded: {input:?}")
+                })?;
+                r.record(now, &ScenarioInput::Device(*dev, what))?;
+            }
+            observer.external(*dev, input, now);
+        }
+        inbox.extend(external);
         let mut until = now + quantum;
         if let Some(w) = wake_at {
             until = until.min(w.max(now + 1));
+        }
+        // A recorded input enters at a boundary at its time (in a recorded
+        // run there was one there anyway).
+        if let Some(t) = replay
+            .as_ref()
+            .and_then(|r| r.next_at())
+            .filter(|t| *t > now)
+        {
+            until = until.min(t);
         }
         if let Some(l) = limit {
             until = until.min(l);
@@ -1023,15 +1210,28 @@ pub fn run_observed(
                 );
             }
         }
-        // Frames from the host enter bridged switches now.
+        // Frames from the host enter bridged switches now (replayed: the
+        // recording's for this boundary).
         for (ni, n) in scenario.networks.iter().enumerate() {
             let net = &mut nets[ni];
             let (Some(bridge), Fabric::Switch(sw)) = (&net.bridge, &mut net.fabric) else {
                 continue;
             };
-            let mut buf = [0u8; 2048];
-            while let Ok((len, _from)) = bridge.socket.recv_from(&mut buf) {
-                let frame = &buf[..len];
+            let mut incoming: Vec<Vec<u8>> = Vec::new();
+            if let Some(r) = replay.as_mut() {
+                while let Some((_, f)) = r.frames[ni].pop_front_if(|(t, _)| *t <= now) {
+                    incoming.push(f);
+                }
+            } else if let Some(socket) = &bridge.socket {
+                let mut buf = [0u8; 2048];
+                while let Ok((len, _from)) = socket.recv_from(&mut buf) {
+                    incoming.push(buf[..len].to_vec());
+                }
+            }
+            for frame in &incoming {
+                if let Some(r) = recorder.as_mut() {
+                    r.record(now, &ScenarioInput::Frame(ni, frame.clone()))?;
+                }
                 if let Some(c) = net.capture.as_mut() {
                     c.record(now, frame)?;
                 }
@@ -1133,6 +1333,7 @@ pub fn run_observed(
         frames_sent,
         frames_dropped,
         snapshot_ns,
+        replay_left: replay.map_or(0, |r| r.left()),
     })
 }
 
@@ -1202,8 +1403,11 @@ fn route(
     for d in deliveries {
         if let Some(b) = bridge.as_ref().filter(|b| b.port == d.to) {
             // The host is not in virtual time: it gets the frame now. A
-            // full socket buffer loses it, as a busy host NIC would.
-            let _ = b.socket.send_to(&d.frame, b.remote);
+            // full socket buffer loses it, as a busy host NIC would (and
+            // when replaying, there is no host).
+            if let Some(s) = &b.socket {
+                let _ = s.send_to(&d.frame, b.remote);
+            }
             continue;
         }
         *in_flight += 1;

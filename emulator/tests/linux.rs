@@ -417,3 +417,103 @@ fn a_kernel_that_faults_without_handlers_is_reported() {
         r.stderr
     );
 }
+
+/// A snapshot of a running Linux (kernel initialising; user space loading
+/// modules) continues, restored in a new process, exactly as the run that
+/// was never interrupted: the same console bytes and the same power-off
+/// time. Taking the snapshot does not change the run either.
+#[test]
+fn a_restored_linux_continues_as_the_uninterrupted_run() {
+    let Some(dir) = arm64() else { return };
+    let work = scratch("linux-snapshot");
+    let append = "console=ttyAMA0";
+    let whole = boot_linux(&dir, append, &[]);
+    assert_eq!(whole.code, 0, "{}", whole.stderr);
+    let ending = |r: &common::Run| {
+        r.stderr
+            .lines()
+            .find(|l| l.contains("powered the machine off at"))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no power-off line: {}", r.stderr))
+    };
+    for (at, marker) in [("0.4s", "Loaded X.509 cert"), ("0.97s", "input: Ensemble")] {
+        let snap = s(&work.join(format!("at-{at}.snap")));
+        let taken = boot_linux(&dir, append, &["--snapshot-at", at, &snap]);
+        assert_eq!(
+            taken.stdout, whole.stdout,
+            "taking a snapshot at {at} changed the run"
+        );
+        assert_eq!(ending(&taken), ending(&whole));
+        let size = std::fs::metadata(&snap).unwrap().len();
+        assert!(
+            size < 256 << 20,
+            "a snapshot of a 512 MiB machine takes {size} bytes"
+        );
+        let restored = boot_linux(&dir, append, &["--restore", &snap]);
+        assert_eq!(restored.code, 0, "{}", restored.stderr);
+        assert!(
+            restored.stdout.contains(marker) && restored.stdout.len() < whole.stdout.len(),
+            "restored at {at}: {}",
+            restored.stdout
+        );
+        assert!(
+            whole.stdout.ends_with(&restored.stdout),
+            "restored at {at}, the console differs from the uninterrupted run:\n{}",
+            restored.stdout
+        );
+        assert_eq!(ending(&restored), ending(&whole), "restored at {at}");
+    }
+    // Another kernel command line is another machine.
+    let snap = s(&work.join("at-0.4s.snap"));
+    let other = boot_linux(&dir, "console=ttyAMA0 quiet", &["--restore", &snap]);
+    assert_eq!(other.code, 2, "{}", other.stderr);
+    assert!(
+        other.stderr.contains("snapshot of another image"),
+        "{}",
+        other.stderr
+    );
+    assert_eq!(other.stderr.trim().lines().count(), 1, "{}", other.stderr);
+}
+
+/// A scenario with Linux and a microcontroller on one LAN, saved while
+/// Linux boots and restored: both devices' whole consoles are those of
+/// the uninterrupted run, and so is the verdict.
+#[test]
+fn a_linux_scenario_snapshot_continues_identically() {
+    if arm64().is_none() {
+        return;
+    }
+    let file = s(&root().join("images/tests/linux-meets-mcu.toml"));
+    let work = scratch("linux-scenario-snapshot");
+    let snap = s(&work.join("lan.snap"));
+    let run = |name: &str, extra: &[&str]| {
+        let art = work.join(name);
+        let mut args = vec!["scenario", &file, "--headless", "--quiet", "--artifacts"];
+        let art_s = s(&art);
+        args.push(&art_s);
+        args.extend_from_slice(extra);
+        let r = ensemble(&args);
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        let verdict = r
+            .stderr
+            .lines()
+            .find(|l| l.contains("passed at"))
+            .unwrap_or_else(|| panic!("{name}: {}", r.stderr))
+            .to_owned();
+        let logs: Vec<Vec<u8>> = ["tablet.uart.txt", "hub.uart.txt"]
+            .iter()
+            .map(|f| std::fs::read(art.join(f)).unwrap())
+            .collect();
+        (verdict, logs)
+    };
+    let whole = run("whole", &[]);
+    let saved = run("saved", &["--snapshot-at", "1.2s", &snap]);
+    let restored = run("restored", &["--restore", &snap]);
+    assert!(whole.1[0].len() > 10_000, "the tablet booted");
+    assert!(saved == whole, "taking the snapshot changed the run");
+    assert!(
+        restored == whole,
+        "the restored run differs: {}",
+        restored.0
+    );
+}

@@ -66,6 +66,100 @@ fn interrupt_lines_and_the_nvic_pending_them() {
     assert!(stamp(low) > stamp(lines[high]));
 }
 
+/// `ensemble run` of `image_name` on an AN385 to its end, traced with
+/// `categories`: the trace's lines.
+fn traced_run(dir: &std::path::Path, image_name: &str, categories: &str) -> Vec<String> {
+    let file = dir.join(format!("{image_name}.txt"));
+    let r = ensemble(&[
+        "run",
+        "--board",
+        "mps2-an385",
+        "--image",
+        &image(image_name),
+        "--no-input",
+        "--trace",
+        categories,
+        "--trace-file",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text = std::fs::read_to_string(&file).unwrap();
+    text.lines().map(String::from).collect()
+}
+
+/// The line after the first that ends with `what`, which must have the
+/// same timestamp; panics with the trace when there is none.
+fn line_after<'a>(lines: &'a [String], what: &str) -> (&'a str, &'a str) {
+    let at = lines
+        .iter()
+        .position(|l| l.ends_with(what))
+        .unwrap_or_else(|| panic!("no '{what}' in\n{}", lines.join("\n")));
+    let next = lines.get(at + 1).map_or("", |l| l.as_str());
+    assert_eq!(stamp(&lines[at]), stamp(next), "{}\n{next}", lines[at]);
+    (&lines[at], next)
+}
+
+#[test]
+fn exceptions_pended_by_software_and_by_the_core() {
+    let dir = temp_dir("soft");
+    // irq-nesting pends interrupts through STIR, ISPR and ICSR.PENDSVSET,
+    // and SysTick counts down.
+    let lines = traced_run(&dir, "irq-nesting", "interrupts,exceptions");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains("] irq: ") || l.contains("] exc: ")),
+        "{}",
+        lines.join("\n")
+    );
+    // Scenario 2: an IRQ pended through STIR is taken at once.
+    let (_, next) = line_after(&lines, "] irq: NVIC: IRQ31 pending (STIR write)");
+    assert!(next.contains("] exc: enter 47 (IRQ31) from pc="), "{next}");
+    // Scenario 3: three pends with PRIMASK set, by three registers, then
+    // taken by priority when it is cleared.
+    let (first, second) = line_after(&lines, "] irq: NVIC: IRQ29 pending (ISPR0 write)");
+    assert!(
+        second.ends_with("] irq: NVIC: PendSV pending (ICSR.PENDSVSET write)"),
+        "{second}"
+    );
+    let (_, third) = line_after(&lines, second);
+    assert!(
+        third.ends_with("] irq: NVIC: IRQ28 pending (STIR write)"),
+        "{third}"
+    );
+    let taken = lines
+        .iter()
+        .skip_while(|l| *l != third)
+        .find(|l| l.contains("] exc: enter"))
+        .unwrap();
+    assert!(
+        taken.contains("] exc: enter 44 (IRQ28) from pc="),
+        "{taken}"
+    );
+    assert!(stamp(taken) > stamp(first));
+    // Scenario 5: SysTick reaching zero pends it.
+    let (_, next) = line_after(
+        &lines,
+        "] irq: NVIC: SysTick pending (counter reached zero)",
+    );
+    assert!(
+        next.contains("] exc: enter 15 (SysTick) from pc="),
+        "{next}"
+    );
+
+    // context-switch's threads call the kernel with SVC.
+    let lines = traced_run(&dir, "context-switch", "interrupts,exceptions");
+    let (_, next) = line_after(&lines, "] irq: NVIC: SVCall pending (SVC instruction)");
+    assert!(next.contains("] exc: enter 11 (SVCall) from pc="), "{next}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.ends_with("] irq: NVIC: PendSV pending (ICSR.PENDSVSET write)")),
+        "{}",
+        lines.join("\n")
+    );
+}
+
 #[test]
 fn unknown_or_misplaced_categories_are_bad_input() {
     let r = ensemble(&[

@@ -348,6 +348,114 @@ fn find_syndrome_offset() -> Result<usize, String> {
     }
 }
 
+/// QEMU's exclusive monitor (`env->exclusive_addr`, `_val`, `_high`: the
+/// address and value a load-exclusive saw, -1 when clear). It is CPU state
+/// no register interface exposes, yet a snapshot taken between a LDXR and
+/// its STXR must keep it or the restored guest's store-exclusive fails
+/// where the original's succeeded. Where it lies in a saved context is
+/// found like the syndrome: in a scratch engine, by two load-exclusives
+/// of known addresses and values.
+pub struct ExclusiveMonitor {
+    at: usize,
+}
+
+static EXCLUSIVE_OFFSET: OnceLock<Result<usize, String>> = OnceLock::new();
+
+impl ExclusiveMonitor {
+    pub fn locate() -> Result<ExclusiveMonitor, String> {
+        let at = EXCLUSIVE_OFFSET
+            .get_or_init(find_exclusive_offset)
+            .clone()?;
+        Ok(ExclusiveMonitor { at })
+    }
+
+    /// (address, value, high value) of the monitor now.
+    pub fn read<D>(&self, uc: &Unicorn<'_, D>) -> Result<[u64; 3], String> {
+        let bytes = save_context(uc)?;
+        let word = |i: usize| {
+            let o = self.at + 8 * i;
+            u64::from_le_bytes(bytes[o..o + 8].try_into().expect("8 bytes"))
+        };
+        Ok([word(0), word(1), word(2)])
+    }
+
+    /// Put the monitor back as [`ExclusiveMonitor::read`] gave it; the
+    /// rest of the CPU state is left as it is.
+    pub fn write<D>(&self, uc: &mut Unicorn<'_, D>, monitor: [u64; 3]) -> Result<(), String> {
+        let mut context = std::ptr::null_mut();
+        // SAFETY: save this engine's context into a buffer of its size,
+        // patch 24 bytes inside it (checked by `locate`), restore it.
+        unsafe {
+            let size = sys::uc_context_size(uc.get_handle());
+            if self.at + 24 > size
+                || sys::uc_context_alloc(uc.get_handle(), &mut context)
+                    != unicorn_engine::uc_error::OK
+            {
+                return Err("cannot allocate a CPU context".into());
+            }
+            sys::uc_context_save(uc.get_handle(), context);
+            let base = (context as *mut u8).add(self.at);
+            for (i, v) in monitor.iter().enumerate() {
+                std::ptr::write_unaligned(base.add(8 * i) as *mut u64, *v);
+            }
+            sys::uc_context_restore(uc.get_handle(), context);
+            sys::uc_context_free(context);
+        }
+        Ok(())
+    }
+}
+
+/// A copy of the engine's saved CPU context.
+fn save_context<D>(uc: &Unicorn<'_, D>) -> Result<Vec<u8>, String> {
+    let mut ctx = std::ptr::null_mut();
+    // SAFETY: allocate, save and copy out a context of the engine's size.
+    unsafe {
+        let size = sys::uc_context_size(uc.get_handle());
+        if sys::uc_context_alloc(uc.get_handle(), &mut ctx) != unicorn_engine::uc_error::OK {
+            return Err("cannot allocate a CPU context".into());
+        }
+        sys::uc_context_save(uc.get_handle(), ctx);
+        let b = std::slice::from_raw_parts(ctx as *const u8, size).to_vec();
+        sys::uc_context_free(ctx);
+        Ok(b)
+    }
+}
+
+fn find_exclusive_offset() -> Result<usize, String> {
+    let fail = |m: &str| format!("AArch64 exclusive monitor: {m}");
+    let e = |e: unicorn_engine::uc_error| fail(&format!("{e:?}"));
+    let mut uc = Unicorn::new_with_data(Arch::ARM64, Mode::ARM, ()).map_err(e)?;
+    uc.ctl_set_cpu_model(unicorn_engine::Arm64CpuModel::A53 as i32)
+        .map_err(e)?;
+    uc.mem_map(0x1000, 0x1000, Prot::ALL).map_err(e)?;
+    let ldxr = 0xc85f_7c20u32; // ldxr x0, [x1]
+    uc.mem_write(0x1000, &ldxr.to_le_bytes()).map_err(e)?;
+    reset_to_el1(&mut uc, 0x1000, 0);
+    let mut hits: Option<Vec<usize>> = None;
+    for (addr, value) in [
+        (0x1800u64, 0x1122_3344_5566_7788u64),
+        (0x1a40, 0x0fed_cba9_8765_4321),
+    ] {
+        uc.mem_write(addr, &value.to_le_bytes()).map_err(e)?;
+        let _ = uc.reg_write(xreg(1), addr);
+        uc.emu_start(0x1000, 0x1004, 0, 0).map_err(e)?;
+        let bytes = save_context(&uc).map_err(|m| fail(&m))?;
+        let at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().unwrap());
+        let found: Vec<usize> = (0..bytes.len().saturating_sub(24))
+            .filter(|&i| at(i) == addr && at(i + 8) == value)
+            .filter(|i| hits.as_ref().is_none_or(|h| h.contains(i)))
+            .collect();
+        hits = Some(found);
+    }
+    match hits.unwrap_or_default().as_slice() {
+        [one] => Ok(*one),
+        other => Err(fail(&format!(
+            "could not locate it in the CPU context ({} candidates)",
+            other.len()
+        ))),
+    }
+}
+
 /// The ARM generic timer (ARM ARM D11) on virtual time: the counter is
 /// derived from the machine's ticks; the virtual and the EL1 physical
 /// timers compare against it. Counter offset (CNTVOFF) is 0.
@@ -562,6 +670,46 @@ mod tests {
     fn syndrome_offset_is_found() {
         let at = SYNDROME_OFFSET.get_or_init(find_syndrome_offset).clone();
         assert!(at.is_ok(), "{at:?}");
+    }
+
+    /// The monitor a load-exclusive sets survives a write-back into
+    /// another engine: its store-exclusive then succeeds (status 0), and
+    /// fails (status 1) where the monitor was left clear.
+    #[test]
+    fn exclusive_monitor_is_carried_over() {
+        let monitor = ExclusiveMonitor::locate().expect("located");
+        let engine = || {
+            let mut uc = Unicorn::new_with_data(Arch::ARM64, Mode::ARM, ()).unwrap();
+            uc.ctl_set_cpu_model(unicorn_engine::Arm64CpuModel::A53 as i32)
+                .unwrap();
+            uc.mem_map(0x1000, 0x1000, Prot::ALL).unwrap();
+            let ldxr = 0xc85f_7c20u32; // ldxr x0, [x1]
+            let stxr = 0xc802_7c23u32; // stxr w2, x3, [x1]
+            let mut code = ldxr.to_le_bytes().to_vec();
+            code.extend_from_slice(&stxr.to_le_bytes());
+            uc.mem_write(0x1000, &code).unwrap();
+            reset_to_el1(&mut uc, 0x1000, 0);
+            let _ = uc.reg_write(xreg(1), 0x1800);
+            let _ = uc.reg_write(xreg(3), 0x55);
+            let _ = uc.reg_write(xreg(2), 7);
+            uc
+        };
+        let mut first = engine();
+        first.emu_start(0x1000, 0x1004, 0, 0).unwrap();
+        let saved = monitor.read(&first).unwrap();
+        assert_eq!(saved[0], 0x1800, "{saved:x?}");
+        for (carry, status) in [(true, 0), (false, 1)] {
+            let mut second = engine();
+            if carry {
+                monitor.write(&mut second, saved).unwrap();
+            }
+            second.emu_start(0x1004, 0x1008, 0, 0).unwrap();
+            assert_eq!(
+                second.reg_read(xreg(2)).unwrap(),
+                status,
+                "carried: {carry}"
+            );
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use unicorn_engine::hook::sys;
 use unicorn_engine::{RegisterARM as R, Unicorn};
 
 use super::scs::*;
-use crate::machine::Hw;
+use crate::machine::{exception_name, Hw};
 
 const CONTROL_NPRIV: u32 = 1;
 const CONTROL_SPSEL: u32 = 2;
@@ -259,15 +259,21 @@ pub fn enter(uc: &mut Unicorn<'_, Hw>, exc: usize, return_pc: u32) -> Result<(),
     let stacked_xpsr = (xpsr & !XPSR_ALIGN) | if pad != 0 { XPSR_ALIGN } else { 0 };
     let words = [r0, r1, r2, r3, r12, lr, return_pc & !1, stacked_xpsr];
     write_words(uc, frame, &words)?;
+    // Debugger watchpoints see the stacking (see `watch`).
+    uc.get_data_mut().watch.frame_access(frame, 0x20, true);
     if fp_frame {
         // Registers are saved at once rather than lazily: the frame layout,
         // FPCAR and LSPACT are what guests can observe, and they match.
-        let mut fp = [0u32; 18];
+        // S0-S15 and FPSCR; the frame's last word is reserved, not written.
+        let mut fp = [0u32; 17];
         for (i, v) in fp.iter_mut().take(16).enumerate() {
             *v = rd(uc, fp_reg(i));
         }
         fp[16] = rd(uc, R::FPSCR);
         write_words(uc, frame + 0x20, &fp)?;
+        uc.get_data_mut()
+            .watch
+            .frame_access(frame + 0x20, 4 * fp.len() as u32, true);
         let scs = &mut uc.get_data_mut().scs;
         if scs.fpccr_lazy() {
             scs.fpcar = frame + 0x20;
@@ -382,9 +388,14 @@ pub fn exception_return(uc: &mut Unicorn<'_, Hw>, exc_return: u32) -> Result<Ret
     let frame = if on_psp { mode.psp } else { mode.msp };
 
     let words = read_words::<8>(uc, frame).ok_or(CFSR_INVPC)?;
+    // Debugger watchpoints see the unstacking (see `watch`).
+    uc.get_data_mut().watch.frame_access(frame, 0x20, false);
     let frame_size = if fp_frame { 0x68 } else { 0x20 };
     if fp_frame {
         let fp = read_words::<17>(uc, frame + 0x20).ok_or(CFSR_INVPC)?;
+        uc.get_data_mut()
+            .watch
+            .frame_access(frame + 0x20, 4 * 17, false);
         for (i, v) in fp.iter().take(16).enumerate() {
             wr(uc, fp_reg(i), *v);
         }
@@ -394,7 +405,15 @@ pub fn exception_return(uc: &mut Unicorn<'_, Hw>, exc_return: u32) -> Result<Ret
     let xpsr = words[7];
     let new_sp = frame + frame_size + if xpsr & XPSR_ALIGN != 0 { 4 } else { 0 };
 
-    uc.get_data_mut().scs.complete(returning);
+    let hw = uc.get_data_mut();
+    let was_pending = hw.scs.is_pending(returning);
+    hw.scs.complete(returning);
+    if !was_pending && hw.scs.is_pending(returning) {
+        let now = hw.now;
+        hw.trace.exception_pended(now, returning, || {
+            "its line still high at exception return".into()
+        });
+    }
     // Every exception return but NMI's clears FAULTMASK (B1.4.3); done
     // while still privileged in handler mode.
     if returning != EXC_NMI {
@@ -447,7 +466,8 @@ pub fn exception_return(uc: &mut Unicorn<'_, Hw>, exc_return: u32) -> Result<Ret
 /// preempt (B1.5.15); a fault at HardFault or NMI priority is a lockup.
 pub fn raise_fault(uc: &mut Unicorn<'_, Hw>, exc: usize) -> Result<usize, EntryError> {
     let (pm, fm, bp) = read_execution_masks(uc);
-    let scs = &mut uc.get_data_mut().scs;
+    let hw = uc.get_data_mut();
+    let scs = &mut hw.scs;
     let exec = scs.execution_priority(pm, fm, bp);
     let mut target = exc;
     if exc != EXC_HARDFAULT {
@@ -462,6 +482,15 @@ pub fn raise_fault(uc: &mut Unicorn<'_, Hw>, exc: usize) -> Result<usize, EntryE
             "fault while at HardFault or NMI priority",
         ));
     }
+    let was_pending = scs.is_pending(target);
     scs.set_pending(target);
+    if !was_pending {
+        let now = hw.now;
+        hw.trace.exception_pended(now, target, || match exc {
+            _ if target != exc => format!("{} escalated", exception_name(exc)),
+            EXC_SVCALL => "SVC instruction".into(),
+            _ => "synchronous fault".into(),
+        });
+    }
     Ok(target)
 }

@@ -502,6 +502,12 @@ impl Scs {
         self.pending[e]
     }
 
+    /// The pending exceptions, one bit per exception number (a plain
+    /// value to compare before and after a register write).
+    pub fn pending_bits(&self) -> [u64; 4] {
+        self.pending.bits
+    }
+
     pub fn is_active(&self, e: usize) -> bool {
         self.active[e]
     }
@@ -571,11 +577,13 @@ impl Scs {
     }
 
     /// SysTick: bring the counter up to `now`, pending its exception on a
-    /// zero crossing with TICKINT set.
-    pub fn advance(&mut self, now: Ticks) {
-        if self.systick.advance(now, self.info.systick_ref_div) {
+    /// zero crossing with TICKINT set. True when that made it pending.
+    pub fn advance(&mut self, now: Ticks) -> bool {
+        if self.systick.advance(now, self.info.systick_ref_div) && !self.pending[EXC_SYSTICK] {
             self.pending.set(EXC_SYSTICK, true);
+            return true;
         }
+        false
     }
 
     pub fn next_deadline(&self, now: Ticks) -> Option<Ticks> {
@@ -818,6 +826,28 @@ impl Scs {
             0xf3c if self.info.has_fpu => self.fpdscr = full & 0x07c0_0000,
             _ => {}
         }
+    }
+}
+
+/// The register a write to SCS offset `offset` pended (`set`) or cleared
+/// exception `e` through, for traces: "STIR", "ISPR1", "ICSR.PENDSVSET".
+pub fn pend_register(offset: u64, e: usize, set: bool) -> String {
+    let off = offset & !3;
+    match off {
+        0x200..=0x23c => format!("ISPR{}", (off - 0x200) / 4),
+        0x280..=0x2bc => format!("ICPR{}", (off - 0x280) / 4),
+        0xf00 => "STIR".into(),
+        0xd24 => "SHCSR".into(),
+        0xd04 => match (e, set) {
+            (EXC_NMI, _) => "ICSR.NMIPENDSET",
+            (EXC_PENDSV, true) => "ICSR.PENDSVSET",
+            (EXC_PENDSV, false) => "ICSR.PENDSVCLR",
+            (EXC_SYSTICK, true) => "ICSR.PENDSTSET",
+            (EXC_SYSTICK, false) => "ICSR.PENDSTCLR",
+            _ => "ICSR",
+        }
+        .into(),
+        _ => format!("SCS+0x{off:03x}"),
     }
 }
 

@@ -23,7 +23,7 @@ const TB_BUFFER_A64: u32 = 64 << 20;
 const FAULT_LOOP: u32 = 10_000;
 
 /// Counters for `--stats` and the benchmark's breakdown.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct A64Stats {
     pub exceptions: u64,
     pub page_faults: u64,
@@ -32,9 +32,11 @@ pub struct A64Stats {
     pub gic_accesses: u64,
     pub timer_accesses: u64,
     pub wfi: u64,
+    /// Translated code dropped after instruction cache maintenance.
+    pub code_flushes: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum Power {
     Off,
     Reset,
@@ -58,9 +60,18 @@ pub struct A64 {
     /// crash reports: the first fault of a cascade is the useful one.
     recent: std::collections::VecDeque<(u64, u32, u64)>,
     fatal: Option<String>,
+    /// The guest invalidated instruction cache lines: drop translated
+    /// code at the next stop, or before a block of `stale_pages` runs.
+    flush_code: bool,
+    /// Pages (virtual) of the lines invalidated since the last flush.
+    stale_pages: Vec<u64>,
+    /// The whole instruction cache was invalidated.
+    flush_all: bool,
     dist_base: u64,
     cpu_base: u64,
     spis: u32,
+    /// Breakpoints, watchpoints and steps (a64_debug.rs).
+    pub(super) debug: super::a64_debug::DebugState,
 }
 
 fn a64_of(hw: &mut Hw) -> &mut A64 {
@@ -152,9 +163,13 @@ impl Machine {
             repeat: (0, 0, 0),
             recent: Default::default(),
             fatal: None,
+            flush_code: false,
+            stale_pages: Vec::new(),
+            flush_all: false,
             dist_base: gic_spec.distributor,
             cpu_base: gic_spec.cpu_interface,
             spis: gic_spec.spis,
+            debug: Default::default(),
         }));
         Self::install_a64_hooks(&mut uc)?;
         let engine = Box::new(uc.clone());
@@ -213,6 +228,51 @@ impl Machine {
                 },
             )?;
         }
+        // Instruction cache maintenance keeps translated code coherent
+        // with memory. Unicorn stops noticing stores to a page of code
+        // once the guest has written it through a non-executable alias
+        // (Linux patches its text through the linear map), so without
+        // this a kernel runs stale code after patching alternatives and
+        // static keys, for as long as the stale block stays translated:
+        // a run's course would depend on the translation cache, and a
+        // restored snapshot (which starts with an empty one) would not
+        // continue as the original run did. The architecture requires
+        // IC then ISB before modified code runs, and invalidation by
+        // line cannot be done by physical address here, so translated
+        // code is dropped at the next stop of the engine (within a slice,
+        // 1 ms), and before that if a block of an invalidated page is
+        // about to run: one flush for a burst of patches.
+        uc.add_insn_sys_hook_arm64(
+            unicorn_engine::Arm64Insn::UC_ARM64_INS_SYS,
+            1,
+            0,
+            |uc, _reg, cp| {
+                let hw = uc.get_data_mut();
+                match (cp.op1, cp.crn, cp.crm, cp.op2) {
+                    // IC IALLU, IC IALLUIS: at the next block.
+                    (0, 7, 5, 0) | (0, 7, 1, 0) => {
+                        let a = a64_of(hw);
+                        a.flush_code = true;
+                        a.flush_all = true;
+                        hw.attention = true;
+                        hw.limit = 0;
+                    }
+                    // IC IVAU: before code of that page runs, or at the
+                    // next stop, whichever comes first.
+                    (3, 7, 5, 1) => {
+                        let a = a64_of(hw);
+                        a.flush_code = true;
+                        let page = cp.val & !0xfff;
+                        if !a.stale_pages.contains(&page) {
+                            a.stale_pages.push(page);
+                        }
+                        hw.limit = 0;
+                    }
+                    _ => {}
+                }
+                false
+            },
+        )?;
         // The generic timer's registers, read and written in virtual time.
         uc.add_insn_sys_hook_arm64(
             unicorn_engine::Arm64Insn::UC_ARM64_INS_MRS,
@@ -291,10 +351,13 @@ impl Machine {
 
     pub(super) fn run_a64(&mut self, until: Ticks) -> StopReason {
         self.uc.get_data_mut().until = until;
+        // A debugger's step (`debug_step`) ran its instruction.
+        let mut stepped = false;
         loop {
             self.service();
             let hw = self.uc.get_data_mut();
-            if std::mem::take(&mut hw.output_ready) {
+            // A step leaves output for the run after it.
+            if !hw.stepping && std::mem::take(&mut hw.output_ready) {
                 return StopReason::Output;
             }
             let a = a64_of(hw);
@@ -316,6 +379,11 @@ impl Machine {
                     continue;
                 }
                 None => {}
+            }
+            if stepped {
+                return StopReason::Stepped {
+                    pc: self.debug_pc() as u32,
+                };
             }
             let hw = self.uc.get_data_mut();
             let now = hw.now;
@@ -349,7 +417,11 @@ impl Machine {
                             hw.now = to;
                             continue;
                         }
-                        None => return StopReason::Asleep { pc: self.pc() },
+                        None => {
+                            return StopReason::Asleep {
+                                pc: self.debug_pc() as u32,
+                            }
+                        }
                     }
                 }
             }
@@ -361,15 +433,23 @@ impl Machine {
             hw.exit = None;
             hw.set_limit();
             let pc = self.uc.reg_read(R64::PC).unwrap_or(0);
-            let result = self.uc.emu_start(pc, NO_EXIT_A64, 0, 0);
+            if self.a64_before_run(pc, irq) {
+                stepped = true;
+                continue;
+            }
+            self.drop_stale_code();
+            let count = self.uc.get_data().stepping as usize;
+            let result = self.uc.emu_start(pc, NO_EXIT_A64, 0, count);
             let exit = self.uc.get_data_mut().exit.take();
             match (exit, result) {
-                // emu_start returned by itself: the guest executed WFI.
-                (None, Ok(())) => {
+                // emu_start returned by itself: the guest executed WFI (or
+                // a debugger's step ended).
+                (None, Ok(())) if !self.a64_step_done(pc) => {
                     let hw = self.uc.get_data_mut();
                     hw.sleeping = true;
                     a64_of(hw).stats.wfi += 1;
                 }
+                (None, Ok(())) => {}
                 (None, Err(e)) => return self.crash_a64(format!("CPU engine stopped: {e:?}")),
                 (Some(CpuExit::Service), _) => {}
                 (Some(CpuExit::BusError { addr, fetch }), _) => {
@@ -385,11 +465,46 @@ impl Machine {
                 (Some(CpuExit::Invalid), _) => {
                     return self.crash_a64("the CPU engine could not execute an instruction".into())
                 }
+                (Some(exit @ (CpuExit::Breakpoint | CpuExit::Watchpoint { .. })), _) => {
+                    return self.a64_debug_stop(exit)
+                }
                 (Some(other), _) => {
                     return self.crash_a64(format!("unexpected CPU stop: {other:?}"))
                 }
             }
+            stepped = self.a64_stepped();
         }
+    }
+
+    /// Drop translated code the guest invalidated (see the IC hook):
+    /// the pages it named when they are executable where it named them,
+    /// everything when it named a non-executable alias (Linux cleans user
+    /// pages through its linear map) or the whole cache.
+    fn drop_stale_code(&mut self) {
+        let a = a64_of(self.uc.get_data_mut());
+        if !a.flush_code {
+            return;
+        }
+        a.flush_code = false;
+        let all = std::mem::take(&mut a.flush_all);
+        let pages = std::mem::take(&mut a.stale_pages);
+        let by_page = !all
+            && pages.len() <= 32
+            && pages
+                .iter()
+                .all(|&p| self.uc.vmem_translate(p, Prot::EXEC).is_ok());
+        if by_page {
+            for &p in &pages {
+                let _ = self.uc.ctl_remove_cache(p, p + 0x1000);
+            }
+        } else {
+            let _ = self.uc.ctl_flush_tb();
+            a64_of(self.uc.get_data_mut()).stats.code_flushes += 1;
+        }
+        // Reuse the list's allocation.
+        let a = a64_of(self.uc.get_data_mut());
+        a.stale_pages = pages;
+        a.stale_pages.clear();
     }
 
     pub(super) fn crash_a64(&mut self, reason: String) -> StopReason {
@@ -469,6 +584,50 @@ impl A64 {
     fn gic_spis(&self) -> usize {
         self.spis as usize
     }
+
+    /// From the block hook's slow path: must the CPU stop before the
+    /// block at `addr` so that changed code is translated afresh?
+    fn code_changed_before(&mut self, addr: u64) -> bool {
+        if !self.flush_code {
+            return false;
+        }
+        self.stale_pages.contains(&(addr & !0xfff))
+    }
+
+    pub(super) fn snapshot(&self) -> A64Snapshot {
+        A64Snapshot {
+            gic: self.gic.clone(),
+            timer: self.timer.clone(),
+            vi: self.vi,
+            power: self.power,
+            stats: self.stats,
+            repeat: self.repeat,
+            recent: self.recent.iter().copied().collect(),
+        }
+    }
+
+    pub(super) fn restore_snapshot(&mut self, s: &A64Snapshot) {
+        self.gic = s.gic.clone();
+        self.timer = s.timer.clone();
+        self.vi = s.vi;
+        self.power = s.power;
+        self.stats = s.stats;
+        self.repeat = s.repeat;
+        self.recent = s.recent.iter().copied().collect();
+        self.fatal = None;
+    }
+}
+
+/// What a snapshot keeps of the emulator's own AArch64 parts.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(super) struct A64Snapshot {
+    gic: GicV2,
+    timer: GenericTimer,
+    vi: bool,
+    power: Option<Power>,
+    stats: A64Stats,
+    repeat: (u64, u32, u32),
+    recent: Vec<(u64, u32, u64)>,
 }
 
 /// Virtual time for A64 code: one tick per instruction of each block
@@ -476,7 +635,7 @@ impl A64 {
 /// before the block runs.
 unsafe extern "C" fn a64_block_hook(
     uc: *mut sys::uc_engine,
-    _addr: u64,
+    addr: u64,
     size: u32,
     data: *mut c_void,
 ) {
@@ -489,7 +648,8 @@ unsafe extern "C" fn a64_block_hook(
     if hw.stopping {
         return;
     }
-    if hw.now >= hw.stop_at || hw.attention {
+    let code_changed = hw.a64.as_mut().is_some_and(|a| a.code_changed_before(addr));
+    if hw.now >= hw.stop_at || hw.attention || code_changed {
         hw.stopping = true;
         hw.limit = 0;
         hw.exit = Some(CpuExit::Service);
@@ -497,7 +657,10 @@ unsafe extern "C" fn a64_block_hook(
         unsafe { sys::uc_emu_stop(uc) };
         return;
     }
-    hw.now += (size as u64 / 4).max(1);
+    // A debugger's step counts one tick (`a64_stepped`).
+    if !hw.stepping {
+        hw.now += (size as u64 / 4).max(1);
+    }
 }
 
 /// A synchronous exception the engine reported: PSCI calls are answered

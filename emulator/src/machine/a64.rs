@@ -549,7 +549,7 @@ impl Machine {
             fault_pc: None,
             time: hw.now,
             detail: Some(detail),
-            recent: Vec::new(),
+            recent: hw.trace.recent(&self.device_names(), self.board.clock_hz),
         }))
     }
 

@@ -165,6 +165,18 @@ struct ScenarioArgs {
     /// frames the devices send to the host are dropped. Not with --restore.
     #[arg(long, value_name = "FILE")]
     replay: Option<String>,
+    /// Debug with GDB: serve the GDB remote protocol for every device, the
+    /// i-th device of the scenario on BASEPORT+i of 127.0.0.1 (3333 when no
+    /// value is given; HOST:BASEPORT for another address; 0: each a free
+    /// port), one line per device saying where. Devices run at once; gdb
+    /// may connect at any time, which halts its device, and while any
+    /// device is halted the whole scenario's virtual time stands still.
+    #[arg(long, value_name = "[HOST:]BASEPORT", num_args = 0..=1, default_missing_value = "3333")]
+    gdb: Option<String>,
+    /// Hold DEVICE at reset until its gdb connects and continues it
+    /// (repeatable; implies --gdb when it is not given).
+    #[arg(long = "gdb-wait", value_name = "DEVICE")]
+    gdb_wait: Vec<String>,
 }
 
 fn default_threads() -> usize {
@@ -246,12 +258,16 @@ struct RunArgs {
     #[arg(long)]
     stats: bool,
     /// Debug with GDB: serve the GDB remote protocol on PORT of 127.0.0.1
-    /// (3333 when no value is given; HOST:PORT for another address), wait
-    /// for gdb to connect, and keep the guest halted at reset until gdb
-    /// continues it (so there is no separate --gdb-wait). Virtual time
-    /// stands still while the guest is halted.
+    /// (3333 when no value is given; HOST:PORT for another address; 0 picks
+    /// a free port). The guest runs at once; gdb may connect at any time,
+    /// which halts the guest where it is, and after it detaches another
+    /// may connect. Virtual time stands still while the guest is halted.
     #[arg(long, value_name = "[HOST:]PORT", num_args = 0..=1, default_missing_value = "3333")]
     gdb: Option<String>,
+    /// With --gdb (or alone: --gdb 3333): hold the guest at reset until
+    /// gdb connects and continues it.
+    #[arg(long = "gdb-wait")]
+    gdb_wait: bool,
     /// Never open a window, even when a display is available.
     #[arg(long)]
     headless: bool,
@@ -506,7 +522,14 @@ struct UiSetup {
     stop: Arc<AtomicBool>,
 }
 
-fn run(args: RunArgs) -> Result<i32> {
+/// Wall time an unattached `--gdb` run aims to spend between looks for a
+/// connection.
+const GDB_SLICE_WALL: Duration = Duration::from_millis(20);
+
+fn run(mut args: RunArgs) -> Result<i32> {
+    if args.gdb_wait && args.gdb.is_none() {
+        args.gdb = Some("3333".into());
+    }
     if args.headless || args.gdb.is_some() || !window::display_available() {
         return run_machine(args, None);
     }
@@ -699,9 +722,14 @@ fn run_machine(mut args: RunArgs, ui: Option<UiSetup>) -> Result<i32> {
     let mut gdb = args
         .gdb
         .as_deref()
-        .map(crate::gdb::Server::listen)
+        .map(|spec| crate::gdb::Server::listen(spec, args.gdb_wait))
         .transpose()?;
     let console_input = input.as_ref().map(|rx| (rx, args.console.as_str()));
+    // Virtual time an unattached gdb server runs between looks for a
+    // connection (adapted to the guest's pace, below).
+    let gdb_slice_min = ns_to_ticks(1_000_000, clock_hz).max(1);
+    let gdb_slice_max = ns_to_ticks(1_000_000_000, clock_hz).max(1);
+    let mut gdb_slice = slice.max(1);
     let code = loop {
         // Typed input enters as it comes; piped input only when the guest
         // is idle (below), so that a piped run is reproducible.
@@ -721,12 +749,18 @@ fn run_machine(mut args: RunArgs, ui: Option<UiSetup>) -> Result<i32> {
         } else {
             limit
         };
+        // An unattached gdb server looks for a connection between slices.
+        let unattached = gdb.as_ref().is_some_and(|s| !s.attached());
+        if unattached {
+            until = until.min(machine.now().saturating_add(gdb_slice));
+        }
         if let Some(t) = sinks.next_stop() {
             until = until.min(t.max(machine.now()));
         }
         if let Some((t, _)) = snapshots.first() {
             until = until.min((*t).max(machine.now()));
         }
+        let slice_started = Instant::now();
         let stop = match gdb.as_mut() {
             None => machine.run(until),
             Some(server) => match server.run(&mut machine, until, console_input) {
@@ -741,6 +775,17 @@ fn run_machine(mut args: RunArgs, ui: Option<UiSetup>) -> Result<i32> {
                 }
             },
         };
+        if unattached && matches!(stop, StopReason::TimeLimit) && machine.now() >= until {
+            // Slices that take little wall time (an idle guest) grow, so
+            // that looking for gdb costs nothing noticeable; slow ones
+            // shrink, so that a connection is noticed soon.
+            let took = slice_started.elapsed();
+            if took < GDB_SLICE_WALL / 8 {
+                gdb_slice = gdb_slice.saturating_mul(2).min(gdb_slice_max);
+            } else if took > GDB_SLICE_WALL {
+                gdb_slice = (gdb_slice / 2).max(gdb_slice_min);
+            }
+        }
         let speed =
             ticks_to_secs(machine.now(), clock_hz) / started.elapsed().as_secs_f64().max(1e-9);
         sinks.after_step(&mut machine, speed)?;
@@ -1438,6 +1483,7 @@ fn scenario(args: ScenarioArgs) -> Result<i32> {
             _ => None,
         },
         restore: args.restore.as_ref().map(std::path::PathBuf::from),
+        gdb: scenario_gdb(&args)?,
     };
     let animation_interval_ns = match parse_duration_ns(&args.gif_interval) {
         Some(ns) if ns >= 10_000_000 => Some(ns as u64),
@@ -1537,6 +1583,19 @@ fn scenario(args: ScenarioArgs) -> Result<i32> {
         snapshot_file.as_deref(),
         replaying,
     ))
+}
+
+/// The GDB servers `--gdb` and `--gdb-wait` ask for.
+fn scenario_gdb(args: &ScenarioArgs) -> Result<Option<crate::world::GdbOptions>> {
+    let spec = match (&args.gdb, args.gdb_wait.is_empty()) {
+        (Some(spec), _) => spec.as_str(),
+        (None, false) => "3333",
+        (None, true) => return Ok(None),
+    };
+    Ok(Some(crate::world::GdbOptions {
+        base: crate::gdb::parse_address(spec, "--gdb")?,
+        wait: args.gdb_wait.clone(),
+    }))
 }
 
 /// Where a scenario's inputs from outside come from, as --record and

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use ensemble_devices::{AudioChunk, AudioSource, SensorSource, VideoFrame};
 
 use crate::board::Board;
+use crate::gdb::Server;
 use crate::loader::Image;
 use crate::machine::{CrashInfo, Machine, StopReason};
 use crate::time::ns_to_ticks;
@@ -24,6 +25,10 @@ pub struct MachineSpec {
     pub board: Board,
     pub image: Image,
     pub console: String,
+    /// Its GDB server (`ensemble scenario --gdb`): the machine then runs
+    /// through it, and a debugger halting it halts every machine at the
+    /// end of the quantum (they wait for this one).
+    pub gdb: Option<Server>,
 }
 
 /// Something from outside for one machine, applied before it advances.
@@ -93,6 +98,8 @@ enum Cmd {
     Save,
     /// Restore machines from their snapshots, by machine index.
     Restore(Vec<(usize, Vec<u8>)>),
+    /// The run ended with this exit code: tell the debuggers attached.
+    Finish(i32),
 }
 
 /// What `Save` and `Restore` give back: snapshots by machine index, or the
@@ -127,6 +134,7 @@ struct Hosted {
     off: bool,
     /// Its LEDs as last reported; `None` before the first report.
     leds: Option<Vec<bool>>,
+    gdb: Option<Server>,
 }
 
 impl Hosted {
@@ -143,6 +151,7 @@ impl Hosted {
             crashed: false,
             off: false,
             leds: None,
+            gdb: spec.gdb,
         })
     }
 
@@ -167,6 +176,12 @@ impl Hosted {
                             .restore_snapshot(&data)
                             .map_err(|e| (h.index, e))?;
                     }
+                }
+                Ok(Vec::new())
+            }
+            Cmd::Finish(code) => {
+                for server in hosted.iter_mut().filter_map(|h| h.gdb.as_mut()) {
+                    server.finish(code);
                 }
                 Ok(Vec::new())
             }
@@ -247,7 +262,17 @@ impl Hosted {
         }
         let until = ns_to_ticks(until_ns as u128, hz);
         loop {
-            let stop = self.machine.run(until);
+            let stop = match self.gdb.as_mut() {
+                None => self.machine.run(until),
+                Some(server) => match server.run(&mut self.machine, until, None) {
+                    Some(stop) => stop,
+                    // gdb killed it: switched off for the rest of the run.
+                    None => {
+                        self.off = true;
+                        StopReason::PoweredOff
+                    }
+                },
+            };
             if let Some(i) = self.console_index {
                 out.console.extend(self.machine.take_output_of(i));
             }
@@ -256,11 +281,13 @@ impl Hosted {
                 out.frames.push((ns, nic, frame));
             }
             match stop {
-                // No debugger in scenarios: nothing sets breakpoints.
+                // Breakpoints and steps are the gdb server's business
+                // (gdb.rs), which runs a debugged machine in slices.
                 StopReason::Output
                 | StopReason::Breakpoint { .. }
                 | StopReason::Watchpoint { .. }
                 | StopReason::Stepped { .. } => continue,
+                StopReason::TimeLimit if self.machine.now() < until => continue,
                 StopReason::TimeLimit => break,
                 StopReason::Asleep { .. } | StopReason::PoweredOff => {
                     self.machine.idle_until(until);
@@ -418,6 +445,17 @@ impl Fleet {
             w.state.recv().expect("worker thread alive")?;
         }
         Ok(())
+    }
+
+    /// The run ended with exit code `code`: debuggers waiting for their
+    /// machine to stop are told that it exited.
+    pub fn finish(&mut self, code: i32) {
+        let _ = Hosted::state_all(&mut self.local, Cmd::Finish(code));
+        for w in &self.workers {
+            if w.tx.send(Cmd::Finish(code)).is_ok() {
+                let _ = w.state.recv();
+            }
+        }
     }
 
     /// Advance every machine to `until_ns`, after handing each its inbox.

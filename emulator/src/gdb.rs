@@ -30,7 +30,8 @@
 //! - the end of the run (the guest asleep for good, `--expect`, `--fail`,
 //!   the time limit) is a program exit with ensemble's exit code.
 //!
-//! `detach` lets the guest run on without a debugger; `kill` ends the run.
+//! `detach` (or a lost connection) lets the guest run on without a
+//! debugger, and another gdb may connect; `kill` ends the run.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -697,6 +698,11 @@ struct Debuggee<C: Core> {
     core: PhantomData<C>,
 }
 
+// SAFETY: the pointer is set only for the length of a `Server::run` call,
+// which holds the server mutably borrowed (it cannot move between threads
+// meanwhile) and the machine too; otherwise it is null.
+unsafe impl<C: Core> Send for Debuggee<C> {}
+
 impl<C: Core> Debuggee<C> {
     fn new() -> Debuggee<C> {
         Debuggee {
@@ -1001,20 +1007,38 @@ enum Woken {
 /// once gdb has gone) and the answer for the run loop.
 type Served<C> = (Option<Session<C>>, Option<StopReason>);
 
-/// One gdb session over TCP, for the whole run. The session starts when
-/// the run loop first hands over the machine, whose core decides the
-/// architecture gdb is told of.
+/// The GDB server of one machine: a listener that gdb may connect to at
+/// any time, and the session with the gdb connected, if any. While nobody
+/// is attached the machine runs as without a debugger (`run` looks for a
+/// connection each time it is called, without waiting); a gdb that
+/// connects finds the guest halted where it is; after it detaches (or its
+/// connection is lost) the guest runs on and another gdb may connect. The
+/// session's architecture is the machine's core.
 pub struct Server {
+    listener: TcpListener,
+    local: SocketAddr,
+    /// The scenario device served (None in `ensemble run`), for messages.
+    device: Option<String>,
+    /// Hold the guest at reset until gdb connects: the first `run` waits.
+    wait: bool,
+    /// A gdb that connected while the guest waited for input.
+    pending: Option<TcpStream>,
     state: State,
 }
 
+// The session's target points at the machine only inside `Server::run`,
+// which holds `&mut Server` (see `Debuggee::machine`): a server may move to
+// another thread with its machine, as a scenario's workers need.
+const _: fn() = || {
+    fn send<T: Send>() {}
+    send::<Server>();
+};
+
 enum State {
-    /// gdb is connected; no session yet.
-    Connected(Conn),
+    /// Nobody attached: the machine runs by itself.
+    Unattached,
     CortexM(Serving<CortexM>),
     AArch64(Serving<AArch64>),
-    /// The session could not start.
-    Failed,
 }
 
 /// The session with a machine whose core is of kind `C`.
@@ -1028,69 +1052,198 @@ struct Serving<C: Core> {
     /// When the connection was last looked at while the guest ran (None:
     /// look now).
     last_poll: Option<Instant>,
+    /// How messages start (`Server::tag`).
+    tag: String,
+}
+
+/// Where `--gdb SPEC` listens: `PORT` on 127.0.0.1, or `HOST:PORT`.
+pub fn parse_address(spec: &str, option: &str) -> Result<SocketAddr> {
+    match spec.parse::<u16>() {
+        Ok(port) => Ok(SocketAddr::from(([127, 0, 0, 1], port))),
+        Err(_) => spec
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .ok_or_else(|| anyhow!("{option} '{spec}': expected a port (e.g. 3333) or HOST:PORT")),
+    }
 }
 
 impl Server {
     /// Listen on `spec` (`PORT` on 127.0.0.1, or `HOST:PORT`; port 0 picks
-    /// a free one), say where on stderr, and wait for gdb to connect. The
-    /// guest stays halted at reset until gdb resumes it.
-    pub fn listen(spec: &str) -> Result<Server> {
-        let addr: SocketAddr = match spec.parse::<u16>() {
-            Ok(port) => SocketAddr::from(([127, 0, 0, 1], port)),
-            Err(_) => spec
-                .to_socket_addrs()
-                .ok()
-                .and_then(|mut addrs| addrs.next())
-                .ok_or_else(|| {
-                    anyhow!("--gdb '{spec}': expected a port (e.g. 3333) or HOST:PORT")
-                })?,
-        };
-        let listener =
-            TcpListener::bind(addr).with_context(|| format!("--gdb: cannot listen on {addr}"))?;
+    /// a free one) and say where on stderr. With `wait`, the first `run`
+    /// waits for gdb to connect and the guest stays halted at reset until
+    /// gdb resumes it; else the guest runs at once and gdb may connect at
+    /// any time.
+    pub fn listen(spec: &str, wait: bool) -> Result<Server> {
+        let addr = parse_address(spec, "--gdb")?;
+        Server::bind(addr, None, wait)
+    }
+
+    /// Listen on `addr` for the machine of scenario device `device` (None:
+    /// the one machine of `ensemble run`), and say where on stderr.
+    pub fn bind(addr: SocketAddr, device: Option<&str>, wait: bool) -> Result<Server> {
+        let listener = TcpListener::bind(addr).with_context(|| match device {
+            Some(d) => format!("--gdb: device '{d}': cannot listen on {addr}"),
+            None => format!("--gdb: cannot listen on {addr}"),
+        })?;
         let local = listener.local_addr().context("--gdb")?;
-        eprintln!("gdb: listening on {local}");
-        let (stream, peer) = listener
-            .accept()
-            .with_context(|| format!("--gdb: waiting for a connection on {local}"))?;
-        eprintln!("gdb: connected from {peer}");
+        listener
+            .set_nonblocking(true)
+            .with_context(|| format!("--gdb: listening on {local}"))?;
+        match device {
+            Some(d) => eprintln!("gdb: {d} listening on {local}"),
+            None => eprintln!("gdb: listening on {local}"),
+        }
         Ok(Server {
-            state: State::Connected(Conn::new(stream)),
+            listener,
+            local,
+            device: device.map(str::to_string),
+            wait,
+            pending: None,
+            state: State::Unattached,
         })
     }
 
-    /// Stands in for `machine.run(until)` while gdb is attached: serves gdb
-    /// while it has the guest halted, and runs the guest one slice at a
+    /// The address listened on (the port chosen, for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Whether a gdb is attached now.
+    pub fn attached(&self) -> bool {
+        !matches!(self.state, State::Unattached)
+    }
+
+    /// "gdb" or "gdb [DEVICE]", to start a message with.
+    fn tag(&self) -> String {
+        match &self.device {
+            Some(d) => format!("gdb [{d}]"),
+            None => "gdb".into(),
+        }
+    }
+
+    /// A gdb that has connected; with `block`, wait for one.
+    fn accept(&mut self, block: bool) -> Option<TcpStream> {
+        if block {
+            let _ = self.listener.set_nonblocking(false);
+            eprintln!(
+                "{}: waiting for gdb to connect to {} (the guest is halted at reset)",
+                self.tag(),
+                self.local
+            );
+        }
+        let accepted = loop {
+            match self.listener.accept() {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => break r,
+            }
+        };
+        if block {
+            let _ = self.listener.set_nonblocking(true);
+        }
+        match accepted {
+            Ok((stream, peer)) => {
+                // Accepted sockets do not inherit the listener's mode on
+                // every system: the connection starts blocking.
+                if stream.set_nonblocking(false).is_err() {
+                    return None;
+                }
+                eprintln!("{}: connected from {peer}", self.tag());
+                Some(stream)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+            Err(e) => {
+                eprintln!("{}: accepting a connection: {e}", self.tag());
+                None
+            }
+        }
+    }
+
+    /// Stands in for `machine.run(until)`. Unattached, it runs the machine
+    /// to `until` (the caller keeps slices short enough for a connection to
+    /// be noticed soon) after looking, without waiting, for a gdb that has
+    /// connected. Attached, it serves gdb while it has the guest halted
+    /// (virtual time stands still), and runs the guest one short slice at a
     /// time while gdb lets it run. A guest asleep until console input
-    /// arrives waits for it here, where gdb's Ctrl-C is still heard; only
-    /// once no input can come does it return `Asleep`. `None`: gdb killed
-    /// the guest (or went away), and the run ends.
+    /// arrives waits for it here, where gdb (its Ctrl-C, or a new
+    /// connection) is still heard; only once no input can come does it
+    /// return `Asleep`. `None`: gdb killed the guest, and the run ends.
     pub fn run(
         &mut self,
         machine: &mut Machine,
         until: Ticks,
         input: Option<Input<'_>>,
     ) -> Option<StopReason> {
-        if matches!(self.state, State::Connected(_)) {
-            let State::Connected(conn) = std::mem::replace(&mut self.state, State::Failed) else {
-                unreachable!("matched above");
-            };
-            let started = if machine.is_aarch64() {
-                Serving::start(conn).map(State::AArch64)
-            } else {
-                Serving::start(conn).map(State::CortexM)
-            };
-            match started {
-                Ok(state) => self.state = state,
-                Err(e) => {
-                    eprintln!("\nensemble: gdb: starting the session: {e}");
-                    return None;
+        loop {
+            if let State::Unattached = self.state {
+                let block = std::mem::take(&mut self.wait);
+                let stream = match self.pending.take() {
+                    Some(s) => Some(s),
+                    None => self.accept(block),
+                };
+                match stream {
+                    Some(stream) => self.start(Conn::new(stream), machine),
+                    None => {
+                        let stop = machine.run(until);
+                        if let (StopReason::Asleep { .. }, Some((rx, console))) = (&stop, input) {
+                            match self.wait_for_input(rx) {
+                                Woken::Input(bytes) => {
+                                    machine.push_input(console, &bytes);
+                                    continue;
+                                }
+                                Woken::Gdb => continue,
+                                Woken::Closed => {}
+                            }
+                        }
+                        return Some(stop);
+                    }
                 }
+                if let State::Unattached = self.state {
+                    // The session could not start: run on unattached.
+                    continue;
+                }
+                let t = ticks_to_secs(machine.now(), machine.clock_hz());
+                eprintln!("{}: the guest is halted at t={t:.6}s", self.tag());
             }
+            let (stop, over) = match &mut self.state {
+                State::CortexM(s) => (s.run(machine, until, input), s.session.is_none()),
+                State::AArch64(s) => (s.run(machine, until, input), s.session.is_none()),
+                State::Unattached => unreachable!("attached above"),
+            };
+            if over {
+                self.state = State::Unattached;
+            }
+            return stop;
         }
-        match &mut self.state {
-            State::CortexM(s) => s.run(machine, until, input),
-            State::AArch64(s) => s.run(machine, until, input),
-            State::Connected(_) | State::Failed => None,
+    }
+
+    /// Start a session with the gdb on `conn`.
+    fn start(&mut self, conn: Conn, machine: &Machine) {
+        let tag = self.tag();
+        let started = if machine.is_aarch64() {
+            Serving::start(conn, &tag).map(State::AArch64)
+        } else {
+            Serving::start(conn, &tag).map(State::CortexM)
+        };
+        match started {
+            Ok(state) => self.state = state,
+            Err(e) => eprintln!("{tag}: starting the session: {e}"),
+        }
+    }
+
+    /// Wait for console input to wake the unattached guest, and for a gdb
+    /// to connect meanwhile (it is accepted by the next look).
+    fn wait_for_input(&mut self, rx: &Receiver<Option<Vec<u8>>>) -> Woken {
+        loop {
+            match rx.recv_timeout(POLL_INTERVAL) {
+                Ok(Some(bytes)) => return Woken::Input(bytes),
+                Ok(None) | Err(RecvTimeoutError::Disconnected) => return Woken::Closed,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            if let Some(stream) = self.accept(false) {
+                self.pending = Some(stream);
+                return Woken::Gdb;
+            }
         }
     }
 
@@ -1101,13 +1254,13 @@ impl Server {
         match &mut self.state {
             State::CortexM(s) => s.finish(code),
             State::AArch64(s) => s.finish(code),
-            State::Connected(_) | State::Failed => {}
+            State::Unattached => {}
         }
     }
 }
 
 impl<C: Core> Serving<C> {
-    fn start(conn: Conn) -> Result<Serving<C>, GdbStubError<Infallible, io::Error>> {
+    fn start(conn: Conn, tag: &str) -> Result<Serving<C>, GdbStubError<Infallible, io::Error>> {
         let mut target = Debuggee::new();
         let session = GdbStub::new(conn).run_state_machine(&mut target)?;
         Ok(Serving {
@@ -1115,6 +1268,7 @@ impl<C: Core> Serving<C> {
             session: Some(session),
             crash: None,
             last_poll: None,
+            tag: tag.to_string(),
         })
     }
 
@@ -1342,20 +1496,34 @@ impl<C: Core> Serving<C> {
         match reason {
             DisconnectReason::Disconnect if self.crash.is_none() => {
                 self.target.clear_breakpoints();
-                eprintln!("gdb: detached at t={t:.6}s; the guest runs on");
+                eprintln!("{}: detached at t={t:.6}s; the guest runs on", self.tag);
                 (None, Some(self.target.m().run(until)))
             }
             DisconnectReason::Kill if self.crash.is_none() => {
-                eprintln!("\nensemble: gdb killed the guest at t={t:.6}s");
+                eprintln!("\nensemble: {} killed the guest at t={t:.6}s", self.tag);
                 (None, None)
             }
             _ => (None, self.crash.clone().map(StopReason::Crashed)),
         }
     }
 
+    /// The connection broke: as if gdb had detached (another may connect),
+    /// unless it was shown a crash, which ends the run.
     fn lost(&mut self, why: &str) -> Served<C> {
-        eprintln!("\nensemble: gdb connection lost: {why}");
-        (None, self.crash.clone().map(StopReason::Crashed))
+        if self.crash.is_some() {
+            eprintln!("\nensemble: {} connection lost: {why}", self.tag);
+            return (None, self.crash.clone().map(StopReason::Crashed));
+        }
+        self.target.clear_breakpoints();
+        let t = {
+            let m = self.target.m();
+            ticks_to_secs(m.now(), m.clock_hz())
+        };
+        eprintln!(
+            "{}: connection lost at t={t:.6}s ({why}); the guest runs on",
+            self.tag
+        );
+        (None, Some(StopReason::Output))
     }
 
     fn failed(&mut self, e: GdbStubError<Infallible, io::Error>) -> Served<C> {

@@ -491,6 +491,7 @@ fn run_one(index: usize, test: &Test, ctx: &Ctx) -> Outcome {
             .then(|| TraceTo::File(dir.join(NETWORK_TRACE))),
         snapshot_at: None,
         restore: None,
+        gdb: None,
     };
     let started = Instant::now();
     let mut obs = TestObserver {

@@ -46,6 +46,17 @@ pub struct Options {
     pub snapshot_at: Option<(u64, PathBuf)>,
     /// Continue from a snapshot of this scenario.
     pub restore: Option<PathBuf>,
+    /// `--gdb`: a GDB server for every device.
+    pub gdb: Option<GdbOptions>,
+}
+
+/// A GDB server per device, device i on port `base` + i of `base`'s host
+/// (port 0: each a free one).
+#[derive(Debug, Clone)]
+pub struct GdbOptions {
+    pub base: std::net::SocketAddr,
+    /// Devices held at reset until their gdb connects and continues them.
+    pub wait: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -458,7 +469,39 @@ pub fn run_external(
             board,
             image,
             console: d.console.clone(),
+            gdb: None,
         });
+    }
+    if let Some(g) = &opts.gdb {
+        for w in &g.wait {
+            if !scenario.devices.iter().any(|d| &d.name == w) {
+                return Err(anyhow::anyhow!(
+                    "--gdb-wait '{w}': the scenario has no such device (it has {})",
+                    scenario
+                        .devices
+                        .iter()
+                        .map(|d| d.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+        let base = g.base.port() as usize;
+        let last = base + specs.len().saturating_sub(1);
+        if base != 0 && last > u16::MAX as usize {
+            return Err(anyhow::anyhow!(
+                "--gdb {base}: {} devices need ports {base}-{last}, past 65535",
+                specs.len()
+            ));
+        }
+        for (i, spec) in specs.iter_mut().enumerate() {
+            let mut addr = g.base;
+            if base != 0 {
+                addr.set_port((base + i) as u16);
+            }
+            let wait = g.wait.contains(&spec.name);
+            spec.gdb = Some(crate::gdb::Server::bind(addr, Some(&spec.name), wait)?);
+        }
     }
     let clocks: Vec<u64> = specs.iter().map(|s| s.board.clock_hz).collect();
     let mut fleet = Fleet::start(specs, opts.threads).map_err(anyhow::Error::msg)?;
@@ -1326,6 +1369,13 @@ pub fn run_external(
     }
     let frames_dropped = nets.iter().map(|n| n.dropped()).sum();
     drop(nets);
+    if opts.gdb.is_some() {
+        fleet.finish(if matches!(ending, Ending::Passed) {
+            0
+        } else {
+            1
+        });
+    }
     Ok(Report {
         ending,
         time_ns: now,

@@ -158,12 +158,20 @@ impl Drop for Process {
     }
 }
 
-/// `ensemble run ... --gdb 0`, and the port it picked; with `input`, the
-/// console's input is a pipe left open, else there is none.
+/// `ensemble run ... --gdb 0 --gdb-wait` (halted at reset until gdb
+/// continues it), and the port it picked; with `input`, the console's
+/// input is a pipe left open, else there is none.
 fn ensemble(board: &str, image_name: &str, input: bool) -> (Process, u16) {
+    ensemble_with(board, image_name, input, &["--gdb", "0", "--gdb-wait"])
+}
+
+/// `ensemble run` on `image_name` with `gdb_args`, and the port it says
+/// it listens on.
+fn ensemble_with(board: &str, image_name: &str, input: bool, gdb_args: &[&str]) -> (Process, u16) {
     let image = common::image(image_name);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ensemble"));
-    cmd.args(["run", "--board", board, "--image", &image, "--gdb", "0"]);
+    cmd.args(["run", "--board", board, "--image", &image]);
+    cmd.args(gdb_args);
     if input {
         cmd.stdin(Stdio::piped());
     } else {
@@ -638,4 +646,128 @@ fn fpu_registers_of_a_cortex_m4f() {
     );
     assert!(end.stdout.contains("fpu-context: done"), "{}", end.stdout);
     assert_eq!(end.code, 0, "{context}");
+}
+
+#[test]
+fn with_no_gdb_attached_the_guest_runs_to_its_end() {
+    // --gdb alone does not hold the guest: it runs and prints as without a
+    // debugger, and its run ends by itself.
+    let r = common::ensemble(&[
+        "run",
+        "--image",
+        &common::image("hello-an385"),
+        "--no-input",
+        "--gdb",
+        "0",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("hello: done"), "{}", r.stdout);
+    assert!(
+        r.stderr.contains("gdb: listening on 127.0.0.1:"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("connected"), "{}", r.stderr);
+}
+
+#[test]
+fn gdb_attaches_to_a_running_guest_halts_it_and_continues_it() {
+    if !gdb_available() {
+        return;
+    }
+    // uart-echo runs at once (no --gdb-wait) and waits for console input.
+    let (mut ens, port) = ensemble_with("mps2-an385", "uart-echo-an385", true, &["--gdb", "0"]);
+    ens.wait_for("uart-echo: type lines", false);
+    let mut stdin = ens.stdin.take().unwrap();
+    stdin.write_all(b"one\n").unwrap();
+    stdin.flush().unwrap();
+    ens.wait_for("echo 1: ONE", false);
+    // gdb attaches to the waiting guest: halted where it is, with its
+    // variables as the run left them.
+    let gdb = gdb(
+        port,
+        "uart-echo-an385",
+        &[
+            "print lines",
+            "break IRQ0_Handler",
+            "continue",
+            "print lines",
+            "delete",
+            "continue",
+        ],
+    );
+    gdb.wait_for("Breakpoint 1 at", false);
+    ens.wait_for("gdb: the guest is halted at t=", true);
+    // Input entered while halted reaches the guest once gdb continues it:
+    // the breakpoint in the receive interrupt stops it.
+    stdin.write_all(b"two\n").unwrap();
+    stdin.flush().unwrap();
+    gdb.wait_for("Breakpoint 1, ", false);
+    stdin.write_all(b"quit\n").unwrap();
+    drop(stdin);
+    let out = gdb_output(gdb);
+    let end = ens.end();
+    let context = format!("gdb:\n{out}\nensemble stderr:\n{}", end.stderr);
+    assert!(out.contains("$1 = 1"), "{context}");
+    assert!(out.contains("$2 = 1"), "{context}");
+    assert!(end.stdout.contains("echo 2: TWO"), "{}", end.stdout);
+    assert!(
+        end.stdout.contains("uart-echo: done after 3 lines"),
+        "{}",
+        end.stdout
+    );
+    assert!(out.contains("exited normally"), "{context}");
+    assert!(end.stderr.contains("gdb: connected from"), "{context}");
+    assert_eq!(end.code, 0, "{context}");
+}
+
+#[test]
+fn after_a_detach_another_gdb_may_attach() {
+    if !gdb_available() {
+        return;
+    }
+    let (mut ens, port) = ensemble_with("mps2-an385", "uart-echo-an385", true, &["--gdb", "0"]);
+    ens.wait_for("uart-echo: type lines", false);
+    // The first gdb reads a variable and detaches (the end of its batch).
+    let first = run_gdb(port, "uart-echo-an385", &["print lines"]);
+    assert!(first.contains("$1 = 0"), "{first}");
+    ens.wait_for("gdb: detached at t=", true);
+    let mut stdin = ens.stdin.take().unwrap();
+    stdin.write_all(b"one\n").unwrap();
+    stdin.flush().unwrap();
+    ens.wait_for("echo 1: ONE", false);
+    let second = run_gdb(port, "uart-echo-an385", &["print lines"]);
+    assert!(second.contains("$1 = 1"), "{second}");
+    stdin.write_all(b"quit\n").unwrap();
+    drop(stdin);
+    let end = ens.end();
+    assert_eq!(
+        end.stderr.matches("gdb: connected from").count(),
+        2,
+        "{}",
+        end.stderr
+    );
+    assert!(
+        end.stdout.contains("uart-echo: done after 2 lines"),
+        "{}",
+        end.stdout
+    );
+    assert_eq!(end.code, 0, "{}", end.stderr);
+}
+
+#[test]
+fn bad_gdb_options_are_one_line_of_bad_input() {
+    let image = common::image("hello-an385");
+    for args in [
+        &["--gdb", "not-a-port", "--gdb-wait"][..],
+        &["--gdb-wait", "--gdb", "70000"][..],
+        &["--gdb", "localhost:"][..],
+    ] {
+        let mut all = vec!["run", "--image", &image, "--no-input"];
+        all.extend_from_slice(args);
+        let r = common::ensemble(&all);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("--gdb"), "{args:?}: {}", r.stderr);
+    }
 }

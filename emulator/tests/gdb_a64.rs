@@ -164,11 +164,20 @@ impl Drop for Proc {
     }
 }
 
-/// `ensemble run --board aarch64-virt ARGS --gdb 0`, and the port it took.
+/// `ensemble run --board aarch64-virt ARGS --gdb 0 --gdb-wait` (halted at
+/// reset until gdb continues it), and the port it took.
 fn ensemble(args: &[&str]) -> (Proc, u16) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ensemble"));
-    cmd.args(["run", "--board", "aarch64-virt", "--no-input", "--gdb", "0"])
-        .args(args);
+    cmd.args([
+        "run",
+        "--board",
+        "aarch64-virt",
+        "--no-input",
+        "--gdb",
+        "0",
+        "--gdb-wait",
+    ])
+    .args(args);
     let p = Proc::spawn("ensemble", &mut cmd);
     const LISTENING: &str = "gdb: listening on 127.0.0.1:";
     let stderr = p.wait_for(LISTENING, true);

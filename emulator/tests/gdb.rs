@@ -3,160 +3,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::io::Write;
+use std::process::{Command, Stdio};
 
+use common::gdb::{gdb_available, gdb_output, Process};
 use ensemble::loader::Image;
-
-const WALL_LIMIT: Duration = Duration::from_secs(60);
-
-/// gdb-multiarch is needed; without it the tests are skipped, except under
-/// scripts/test.sh (ENSEMBLE_REQUIRE_QEMU), where it must be there.
-fn gdb_available() -> bool {
-    let ok = Command::new("gdb-multiarch")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        if std::env::var_os("ENSEMBLE_REQUIRE_QEMU").is_some() {
-            panic!("gdb-multiarch is required for the GDB tests (scripts/setup.sh installs it)");
-        }
-        eprintln!("skipping: gdb-multiarch is not installed (scripts/setup.sh installs it)");
-    }
-    ok
-}
-
-/// A child process with its stdout and stderr collected as they come.
-struct Process {
-    name: &'static str,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
-    readers: Vec<JoinHandle<()>>,
-}
-
-struct Ended {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn collect(from: impl Read + Send + 'static, into: &Arc<Mutex<String>>) -> JoinHandle<()> {
-    let into = into.clone();
-    std::thread::spawn(move || {
-        let mut from = from;
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = from.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            into.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    })
-}
-
-impl Process {
-    fn spawn(name: &'static str, cmd: &mut Command) -> Process {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {name}: {e}"));
-        let stdout = Arc::new(Mutex::new(String::new()));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let readers = vec![
-            collect(child.stdout.take().unwrap(), &stdout),
-            collect(child.stderr.take().unwrap(), &stderr),
-        ];
-        let stdin = child.stdin.take();
-        Process {
-            name,
-            child,
-            stdin,
-            stdout,
-            stderr,
-            readers,
-        }
-    }
-
-    /// Wait until `text` shows on stdout (or stderr), and return all of it.
-    fn wait_for(&self, text: &str, on_stderr: bool) -> String {
-        let stream = if on_stderr {
-            &self.stderr
-        } else {
-            &self.stdout
-        };
-        let start = Instant::now();
-        loop {
-            let seen = stream.lock().unwrap().clone();
-            if seen.contains(text) {
-                return seen;
-            }
-            assert!(
-                start.elapsed() < WALL_LIMIT,
-                "{} did not print '{text}'; stdout:\n{}\nstderr:\n{}",
-                self.name,
-                self.stdout.lock().unwrap(),
-                self.stderr.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// What Ctrl-C does in a terminal.
-    fn interrupt(&self) {
-        let status = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
-    }
-
-    /// Wait for the process to end.
-    fn end(mut self) -> Ended {
-        let start = Instant::now();
-        let code = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status.code().unwrap_or(-1);
-            }
-            assert!(
-                start.elapsed() < WALL_LIMIT,
-                "{} did not finish within {WALL_LIMIT:?}",
-                self.name
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        for r in std::mem::take(&mut self.readers) {
-            r.join().unwrap();
-        }
-        let stdout = self.stdout.lock().unwrap().clone();
-        let stderr = self.stderr.lock().unwrap().clone();
-        Ended {
-            code,
-            stdout,
-            stderr,
-        }
-    }
-}
-
-/// A test that fails half-way leaves no process behind.
-impl Drop for Process {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
 
 /// `ensemble run ... --gdb 0 --gdb-wait` (halted at reset until gdb
 /// continues it), and the port it picked; with `input`, the console's
@@ -178,36 +29,14 @@ fn ensemble_with(board: &str, image_name: &str, input: bool, gdb_args: &[&str]) 
         cmd.arg("--no-input").stdin(Stdio::null());
     }
     let p = Process::spawn("ensemble", &mut cmd);
-    const LISTENING: &str = "gdb: listening on 127.0.0.1:";
-    let stderr = p.wait_for(LISTENING, true);
-    let port = stderr
-        .split_once(LISTENING)
-        .and_then(|(_, rest)| rest.lines().next())
-        .and_then(|p| p.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no port in: {stderr}"));
+    let port = p.port_after("gdb: listening on 127.0.0.1:");
     (p, port)
 }
 
 /// gdb-multiarch in batch mode on `image_name`'s ELF, connected to `port`,
 /// running `commands`.
 fn gdb(port: u16, image_name: &str, commands: &[&str]) -> Process {
-    let mut cmd = Command::new("gdb-multiarch");
-    cmd.args(["-nx", "-batch"])
-        .arg("-ex")
-        .arg(format!("target remote 127.0.0.1:{port}"));
-    for c in commands {
-        cmd.arg("-ex").arg(c);
-    }
-    cmd.arg(common::image(image_name))
-        .current_dir(common::root())
-        .stdin(Stdio::null());
-    Process::spawn("gdb-multiarch", &mut cmd)
-}
-
-/// Everything gdb printed, once it has finished.
-fn gdb_output(gdb: Process) -> String {
-    let end = gdb.end();
-    end.stdout + &end.stderr
+    common::gdb::gdb(port, Some(&common::image(image_name)), commands)
 }
 
 fn run_gdb(port: u16, image_name: &str, commands: &[&str]) -> String {

@@ -6,34 +6,13 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+
+use common::gdb::{gdb, gdb_available, gdb_output, Process};
 
 use object::{Object as _, ObjectSymbol as _};
 
-/// Generous: the Linux test's guest boots for a while before gdb stops it,
-/// on a machine that may be busy with other tests.
-const WALL_LIMIT: Duration = Duration::from_secs(300);
 const PROGRAM: &str = "a64-counter";
-
-/// gdb-multiarch is needed; without it the tests are skipped, except under
-/// scripts/test.sh (ENSEMBLE_REQUIRE_QEMU), where it must be there.
-fn gdb_available() -> bool {
-    let ok = Command::new("gdb-multiarch")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var_os("ENSEMBLE_REQUIRE_QEMU").is_none(),
-            "gdb-multiarch is required for the GDB tests (scripts/setup.sh installs it)"
-        );
-        eprintln!("skipping: gdb-multiarch is not installed (scripts/setup.sh installs it)");
-    }
-    ok
-}
 
 /// Debian's kernel and initramfs (tests/linux.rs), or None (skipped)
 /// outside scripts/test.sh, which sets ENSEMBLE_REQUIRE_ARM64.
@@ -54,119 +33,9 @@ fn arm64() -> Option<PathBuf> {
     None
 }
 
-/// A process whose output goes to files, read while it runs.
-struct Proc {
-    name: &'static str,
-    child: Child,
-    out: PathBuf,
-    err: PathBuf,
-}
-
-impl Proc {
-    fn spawn(name: &'static str, cmd: &mut Command) -> Proc {
-        let dir = common::root().join("target/tmp/gdb_a64");
-        std::fs::create_dir_all(&dir).unwrap();
-        let stem = format!(
-            "{name}-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        );
-        let stem: String = stem
-            .chars()
-            .filter(|c| c.is_alphanumeric() || *c == '-')
-            .collect();
-        let (out, err) = (
-            dir.join(format!("{stem}.out")),
-            dir.join(format!("{stem}.err")),
-        );
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&out).unwrap())
-            .stderr(std::fs::File::create(&err).unwrap())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {name}: {e}"));
-        Proc {
-            name,
-            child,
-            out,
-            err,
-        }
-    }
-
-    fn stdout(&self) -> String {
-        std::fs::read_to_string(&self.out).unwrap_or_default()
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.err).unwrap_or_default()
-    }
-
-    /// Wait until stdout (or stderr) shows `text`; return all of it.
-    fn wait_for(&self, text: &str, on_stderr: bool) -> String {
-        let start = Instant::now();
-        loop {
-            let seen = if on_stderr {
-                self.stderr()
-            } else {
-                self.stdout()
-            };
-            if seen.contains(text) {
-                return seen;
-            }
-            assert!(
-                start.elapsed() < WALL_LIMIT,
-                "{} did not print '{text}'; stdout:\n{}\nstderr:\n{}",
-                self.name,
-                self.stdout(),
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Ctrl-C in a terminal.
-    fn interrupt(&self) {
-        let status = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Wait for the end: (exit code, stdout, stderr).
-    fn end(mut self) -> (i32, String, String) {
-        let start = Instant::now();
-        let code = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status.code().unwrap_or(-1);
-            }
-            assert!(
-                start.elapsed() < WALL_LIMIT,
-                "{} did not finish; stdout:\n{}\nstderr:\n{}",
-                self.name,
-                self.stdout(),
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        (code, self.stdout(), self.stderr())
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        let _ = std::fs::remove_file(&self.out);
-        let _ = std::fs::remove_file(&self.err);
-    }
-}
-
 /// `ensemble run --board aarch64-virt ARGS --gdb 0 --gdb-wait` (halted at
 /// reset until gdb continues it), and the port it took.
-fn ensemble(args: &[&str]) -> (Proc, u16) {
+fn ensemble(args: &[&str]) -> (Process, u16) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ensemble"));
     cmd.args([
         "run",
@@ -178,41 +47,16 @@ fn ensemble(args: &[&str]) -> (Proc, u16) {
         "--gdb-wait",
     ])
     .args(args);
-    let p = Proc::spawn("ensemble", &mut cmd);
-    const LISTENING: &str = "gdb: listening on 127.0.0.1:";
-    let stderr = p.wait_for(LISTENING, true);
-    let port = stderr
-        .split_once(LISTENING)
-        .and_then(|(_, rest)| rest.lines().next())
-        .and_then(|p| p.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no port in: {stderr}"));
+    cmd.stdin(Stdio::null());
+    let p = Process::spawn("ensemble", &mut cmd);
+    let port = p.port_after("gdb: listening on 127.0.0.1:");
     (p, port)
 }
 
 /// The bare-metal program, booted as a kernel Image.
-fn program() -> (Proc, u16) {
+fn program() -> (Process, u16) {
     let bin = common::image(PROGRAM).replace(".elf", ".bin");
     ensemble(&["--kernel", &bin, "--time-limit", "10s"])
-}
-
-/// gdb-multiarch in batch mode, connected to `port`, running `commands`,
-/// with `elf`'s symbols if given.
-fn gdb(port: u16, elf: Option<&str>, commands: &[&str]) -> Proc {
-    let mut cmd = Command::new("gdb-multiarch");
-    cmd.args(["-nx", "-batch", "-ex", "set confirm off"])
-        .arg("-ex")
-        .arg(format!("target remote 127.0.0.1:{port}"));
-    for c in commands {
-        cmd.arg("-ex").arg(c);
-    }
-    cmd.args(elf).current_dir(common::root());
-    Proc::spawn("gdb-multiarch", &mut cmd)
-}
-
-/// Everything gdb printed, once it has finished.
-fn gdb_output(gdb: Proc) -> String {
-    let (_, out, err) = gdb.end();
-    out + &err
 }
 
 /// The value of the first line of `text` that starts with `prefix` (the
@@ -283,8 +127,12 @@ fn source_line(text: &str) -> usize {
 type Ended = (String, i32, String, String, String);
 
 /// gdb printed `out`; wait for the run to end.
-fn ended(out: String, ens: Proc) -> Ended {
-    let (code, stdout, stderr) = ens.end();
+fn ended(out: String, ens: Process) -> Ended {
+    let common::gdb::Ended {
+        code,
+        stdout,
+        stderr,
+    } = ens.end();
     let ctx = format!("gdb:\n{out}\nensemble stdout:\n{stdout}\nensemble stderr:\n{stderr}");
     (out, code, stdout, stderr, ctx)
 }

@@ -4,32 +4,9 @@
 
 mod common;
 
-use std::io::Read;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
-const WALL_LIMIT: Duration = Duration::from_secs(90);
-
-/// gdb-multiarch is needed; without it the tests are skipped, except under
-/// scripts/test.sh (ENSEMBLE_REQUIRE_QEMU), where it must be there.
-fn gdb_available() -> bool {
-    let ok = Command::new("gdb-multiarch")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        if std::env::var_os("ENSEMBLE_REQUIRE_QEMU").is_some() {
-            panic!("gdb-multiarch is required for the GDB tests (scripts/setup.sh installs it)");
-        }
-        eprintln!("skipping: gdb-multiarch is not installed (scripts/setup.sh installs it)");
-    }
-    ok
-}
+use common::gdb::{gdb, gdb_available, gdb_output, Ended, Process};
 
 fn test_scenario(name: &str) -> String {
     common::root()
@@ -43,106 +20,6 @@ fn artifacts(tag: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("ensemble-gdb-{}-{tag}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     d
-}
-
-/// A child process with its stdout and stderr collected as they come.
-struct Process {
-    name: &'static str,
-    child: Child,
-    stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
-    readers: Vec<JoinHandle<()>>,
-}
-
-fn collect(from: impl Read + Send + 'static, into: &Arc<Mutex<String>>) -> JoinHandle<()> {
-    let into = into.clone();
-    std::thread::spawn(move || {
-        let mut from = from;
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = from.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            into.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    })
-}
-
-impl Process {
-    fn spawn(name: &'static str, cmd: &mut Command) -> Process {
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {name}: {e}"));
-        let stdout = Arc::new(Mutex::new(String::new()));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let readers = vec![
-            collect(child.stdout.take().unwrap(), &stdout),
-            collect(child.stderr.take().unwrap(), &stderr),
-        ];
-        Process {
-            name,
-            child,
-            stdout,
-            stderr,
-            readers,
-        }
-    }
-
-    /// Wait until `text` shows on stderr, and return all of it.
-    fn wait_for_stderr(&self, text: &str) -> String {
-        let start = Instant::now();
-        loop {
-            let seen = self.stderr.lock().unwrap().clone();
-            if seen.contains(text) {
-                return seen;
-            }
-            assert!(
-                start.elapsed() < WALL_LIMIT,
-                "{} did not print '{text}'; stdout:\n{}\nstderr:\n{seen}",
-                self.name,
-                self.stdout.lock().unwrap(),
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Wait for the process to end: (exit code, stdout, stderr).
-    fn end(mut self) -> (i32, String, String) {
-        let start = Instant::now();
-        let code = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status.code().unwrap_or(-1);
-            }
-            assert!(
-                start.elapsed() < WALL_LIMIT,
-                "{} did not finish within {WALL_LIMIT:?}; stderr:\n{}",
-                self.name,
-                self.stderr.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        for r in std::mem::take(&mut self.readers) {
-            r.join().unwrap();
-        }
-        let stdout = self.stdout.lock().unwrap().clone();
-        let stderr = self.stderr.lock().unwrap().clone();
-        (code, stdout, stderr)
-    }
-}
-
-/// A test that fails half-way leaves no process behind.
-impl Drop for Process {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 /// The port after "gdb: DEVICE listening on 127.0.0.1:" in `stderr`.
@@ -172,9 +49,10 @@ fn gdb_debugs_one_device_of_a_scenario_that_then_passes() {
         "--gdb-wait",
         "pinger",
     ]);
+    cmd.stdin(Stdio::null());
     let ens = Process::spawn("ensemble", &mut cmd);
     // One line per device, in scenario order, before anything runs.
-    let stderr = ens.wait_for_stderr("gdb: pinger listening on 127.0.0.1:");
+    let stderr = ens.wait_for("gdb: pinger listening on 127.0.0.1:", true);
     let hub = port_of(&stderr, "hub");
     let pinger = port_of(&stderr, "pinger");
     assert_ne!(hub, pinger);
@@ -182,32 +60,30 @@ fn gdb_debugs_one_device_of_a_scenario_that_then_passes() {
         stderr.find("gdb: hub listening").unwrap() < stderr.find("gdb: pinger listening").unwrap(),
         "{stderr}"
     );
-    ens.wait_for_stderr("gdb [pinger]: waiting for gdb to connect");
+    ens.wait_for("gdb [pinger]: waiting for gdb to connect", true);
 
-    let mut cmd = Command::new("gdb-multiarch");
-    cmd.args(["-nx", "-batch"])
-        .arg("-ex")
-        .arg(format!("target remote 127.0.0.1:{pinger}"));
-    for c in [
-        "print waiting_seq",
-        "break on_reply",
-        "continue",
-        "print waiting_seq",
-        "print/x ping_id",
-        // Held here a while: the whole scenario waits, and its steps'
-        // time-outs (virtual time) do not run out.
-        "shell sleep 1",
-        "delete",
-        "continue",
-    ] {
-        cmd.arg("-ex").arg(c);
-    }
-    cmd.arg(common::image("net-ping"))
-        .current_dir(common::root());
-    let gdb = Process::spawn("gdb-multiarch", &mut cmd);
-    let (_, gdb_out, gdb_err) = gdb.end();
-    let (code, stdout, stderr) = ens.end();
-    let out = gdb_out + &gdb_err;
+    let image = common::image("net-ping");
+    let out = gdb_output(gdb(
+        pinger,
+        Some(&image),
+        &[
+            "print waiting_seq",
+            "break on_reply",
+            "continue",
+            "print waiting_seq",
+            "print/x ping_id",
+            // Held here a while: the whole scenario waits, and its steps'
+            // time-outs (virtual time) do not run out.
+            "shell sleep 1",
+            "delete",
+            "continue",
+        ],
+    ));
+    let Ended {
+        code,
+        stdout,
+        stderr,
+    } = ens.end();
     let context = format!("gdb:\n{out}\nensemble stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(out.contains("$1 = 0"), "{context}");
     assert!(out.contains(", on_reply (src="), "{context}");

@@ -2,6 +2,8 @@
 //! the images built by scripts/build-images.sh.
 #![allow(dead_code)]
 
+pub mod gdb;
+
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
